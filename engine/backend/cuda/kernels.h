@@ -1,0 +1,5 @@
+// Every CUDA kernel launcher, grouped by op family; signatures mirror engine/backend/cpu/kernels.h exactly.
+#pragma once
+#include "engine/backend/cuda/elementwise.h"
+#include "engine/backend/cuda/linalg.h"
+#include "engine/backend/cuda/reduce.h"

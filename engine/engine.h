@@ -1,0 +1,9 @@
+// Umbrella header: everything a layer, model or outside program needs from the engine.
+#pragma once
+#include "engine/autograd.h"
+#include "engine/allocator.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/linalg.h"
+#include "engine/ops/reduce.h"
+#include "engine/parallel.h"
+#include "engine/tensor.h"

@@ -1,0 +1,34 @@
+// The CPU thread pool (OpenMP underneath; Eigen's GEMM uses the same threads). parallel_for splits [begin, end)
+// into one static contiguous range per thread, so results are bit-identical for a fixed thread count.
+#pragma once
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace engine {
+
+void set_num_threads(int n);  // n <= 0 means hardware concurrency
+int get_num_threads();
+
+// Calls f(chunk_begin, chunk_end) over a static partition of [begin, end). Runs inline when the range is smaller
+// than `grain` elements, when one thread is configured, or when already inside a parallel region.
+template <class F>
+void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& f) {
+  int64_t n = end - begin;
+  if (n <= 0) return;
+  int threads = get_num_threads();
+  if (threads <= 1 || n <= grain || omp_in_parallel()) {
+    f(begin, end);
+    return;
+  }
+  int64_t chunks = std::min<int64_t>(threads, (n + grain - 1) / grain);
+#pragma omp parallel for num_threads(chunks) schedule(static, 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    int64_t b = begin + n * c / chunks;
+    int64_t e = begin + n * (c + 1) / chunks;
+    if (b < e) f(b, e);
+  }
+}
+
+}  // namespace engine

@@ -1,0 +1,162 @@
+// Core tests: tensor layout and views, broadcasting, autograd mechanics, elementwise ops, sum, matmul, errors.
+#include "gradcheck.h"
+
+using namespace engine;
+using testing::gradcheck;
+using testing::rand_f64;
+
+TEST_CASE("views share storage and contiguous copies only when needed") {
+  Tensor a = arange(0, 24, DType::F32).reshape({2, 3, 4});
+  CHECK(a.is_contiguous());
+  Tensor p = a.permute({2, 0, 1});
+  CHECK(p.shape() == Shape{4, 2, 3});
+  CHECK_FALSE(p.is_contiguous());
+  CHECK(p.impl()->storage == a.impl()->storage);
+  Tensor pc = p.contiguous();
+  CHECK(pc.impl()->storage != a.impl()->storage);
+  CHECK(pc.contiguous().impl() == pc.impl());
+  // p[k, i, j] == a[i, j, k]
+  auto v = pc.to_vector<float>();
+  CHECK(v[1 * 6 + 1 * 3 + 2] == 1 * 12 + 2 * 4 + 1);
+  Tensor s = a.slice(2, 1, 4, 2);  // columns 1, 3
+  CHECK(s.shape() == Shape{2, 3, 2});
+  CHECK(s.to_vector<float>() == std::vector<float>{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23});
+  Tensor e = arange(0, 3, DType::F32).reshape({3, 1}).expand({2, 3, 4});
+  CHECK(e.strides() == Strides{0, 1, 0});
+  CHECK(e.contiguous().to_vector<float>()[5] == 1.0f);
+  CHECK(a.select(1, -1).shape() == Shape{2, 4});
+  CHECK(a.flatten(1).shape() == Shape{2, 12});
+  CHECK(a.unsqueeze(0).squeeze(0).shape() == a.shape());
+  CHECK(a.narrow(0, 1, 1).to_vector<float>()[0] == 12.0f);
+}
+
+TEST_CASE("broadcasting arithmetic") {
+  Tensor a = arange(0, 6, DType::F64).reshape({2, 3});
+  Tensor b = from_vector<double>({10, 20, 30}, {3});
+  CHECK((a + b).to_vector<double>() == std::vector<double>{10, 21, 32, 13, 24, 35});
+  Tensor c = from_vector<double>({1, 2}, {2, 1});
+  CHECK((a * c).to_vector<double>() == std::vector<double>{0, 1, 2, 6, 8, 10});
+  CHECK((a.t() - 1.0).shape() == Shape{3, 2});
+  CHECK(sum(a, {0}).to_vector<double>() == std::vector<double>{3, 5, 7});
+  CHECK(sum(a, {1}, true).shape() == Shape{2, 1});
+  CHECK(sum(a).item() == 15.0);
+  CHECK(mean(a.t(), {0}).to_vector<double>() == std::vector<double>{1, 4});
+  CHECK(gt(a, 2.0).dtype() == DType::Bool);
+  CHECK(gt(a, 2.0).to_vector<uint8_t>() == std::vector<uint8_t>{0, 0, 0, 1, 1, 1});
+  CHECK_THROWS_WITH_AS(a + from_vector<double>({1, 2}, {2}), doctest::Contains("cannot be broadcast"), EngineError);
+}
+
+TEST_CASE("errors name the op and the shapes") {
+  Tensor a = zeros({3, 4});
+  Tensor b = zeros({5, 6});
+  CHECK_THROWS_WITH_AS(matmul(a, b), doctest::Contains("matmul: a is [3, 4] but b is [5, 6]"), EngineError);
+  CHECK_THROWS_AS(a.narrow(1, 3, 2), EngineError);
+  CHECK_THROWS_AS(a.view({5, -1}), EngineError);
+  CHECK_THROWS_AS(a.permute({0, 0}), EngineError);
+  CHECK_THROWS_AS(a.select(0, 3), EngineError);
+  CHECK_THROWS_AS(a + zeros({3, 4}, DType::F64), EngineError);
+  CHECK_THROWS_AS(Tensor().shape(), EngineError);
+  CHECK_THROWS_AS(zeros({2}).backward(), EngineError);
+#ifndef ENGINE_WITH_CUDA
+  CHECK_THROWS_WITH_AS(a.to(Device::cuda()), doctest::Contains("built without CUDA"), EngineError);
+#endif
+}
+
+TEST_CASE("autograd: accumulation, shared inputs, no_grad, detach, retain_graph") {
+  Tensor x = from_vector<double>({1, 2, 3}, {3}).requires_grad_();
+  Tensor y = sum(mul(x, x));  // dy/dx = 2x
+  y.backward();
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{2, 4, 6});
+  sum(x).backward();  // accumulates
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{3, 5, 7});
+  x.zero_grad();
+  {
+    NoGradGuard ng;
+    Tensor z = mul(x, 2.0);
+    CHECK_FALSE(z.requires_grad());
+  }
+  CHECK_FALSE(x.detach().requires_grad());
+  Tensor z = sum(exp(x));
+  z.backward(Tensor(), /*retain_graph=*/true);
+  z.backward();
+  CHECK_CLOSE(x.grad(), mul(exp(x.detach()), 2.0), 1e-12, 1e-12);
+  CHECK_THROWS_WITH_AS(z.backward(), doctest::Contains("retain_graph"), EngineError);
+}
+
+TEST_CASE("autograd: long chains run iteratively") {
+  Tensor x = from_vector<double>({0.5}, {1}).requires_grad_();
+  Tensor y = x;
+  for (int i = 0; i < 20000; ++i) y = add(y, 0.0);
+  sum(y).backward();
+  CHECK(x.grad().item() == 1.0);
+}
+
+TEST_CASE("gradcheck: binary ops with broadcasting and non-contiguous inputs") {
+  Tensor a = rand_f64({3, 4}, 1), b = rand_f64({4}, 2), c = rand_f64({4, 3}, 3, 0.5, 2.0);
+  gradcheck([](const Tensors& t) { return add(t[0], t[1]); }, {a, b});
+  gradcheck([](const Tensors& t) { return sub(t[0], t[1]); }, {a, b});
+  gradcheck([](const Tensors& t) { return mul(t[0], t[1].t()); }, {a, c});
+  gradcheck([](const Tensors& t) { return div(t[0], t[1].t()); }, {a, c});
+  gradcheck([](const Tensors& t) { return pow(t[1].t(), t[0]); }, {a, c});
+  gradcheck([](const Tensors& t) { return maximum(t[0], t[1]); }, {a, b});
+  gradcheck([](const Tensors& t) { return minimum(t[0], t[1]); }, {a, b});
+  gradcheck([](const Tensors& t) { return where(gt(t[0], 0.0), t[0], t[1]); }, {a, b});
+  gradcheck([](const Tensors& t) { return add(mul(t[0], 3.0), 1.5) / 2.0 - 0.25; }, {a});
+  gradcheck([](const Tensors& t) { return rsub(1.0, t[0]); }, {a});
+  gradcheck([](const Tensors& t) { return rdiv(2.0, t[0]); }, {c});
+  gradcheck([](const Tensors& t) { return pow(t[0], 2.5); }, {c});
+}
+
+TEST_CASE("gradcheck: unary ops") {
+  Tensor x = rand_f64({2, 5}, 7, -2.0, 2.0);
+  Tensor pos = rand_f64({2, 5}, 8, 0.2, 3.0);
+  using F = Tensor (*)(const Tensor&);
+  for (F f : {static_cast<F>(neg), static_cast<F>(exp), static_cast<F>(tanh), static_cast<F>(sigmoid),
+              static_cast<F>(silu), static_cast<F>(square), static_cast<F>(relu)}) {
+    gradcheck([f](const Tensors& t) { return f(t[0]); }, {x});
+  }
+  for (F f : {static_cast<F>(log), static_cast<F>(sqrt), static_cast<F>(rsqrt), static_cast<F>(reciprocal),
+              static_cast<F>(abs)}) {
+    gradcheck([f](const Tensors& t) { return f(t[0]); }, {pos});
+  }
+  gradcheck([](const Tensors& t) { return gelu(t[0]); }, {x});
+  gradcheck([](const Tensors& t) { return gelu(t[0], true); }, {x});
+  gradcheck([](const Tensors& t) { return softplus(t[0], 2.0, 3.0); }, {x});
+  gradcheck([](const Tensors& t) { return leaky_relu(t[0], 0.1); }, {x});
+  gradcheck([](const Tensors& t) { return elu(t[0], 0.7); }, {x});
+  gradcheck([](const Tensors& t) { return clamp(t[0], -0.5, 0.7); }, {x});
+}
+
+TEST_CASE("gradcheck: views, sum, mean, matmul") {
+  Tensor x = rand_f64({2, 3, 4}, 11);
+  gradcheck([](const Tensors& t) { return t[0].permute({2, 0, 1}).reshape({4, 6}); }, {x});
+  gradcheck([](const Tensors& t) { return t[0].slice(2, 1, 4, 2); }, {x});
+  gradcheck([](const Tensors& t) { return t[0].select(1, 2); }, {x});
+  gradcheck([](const Tensors& t) { return t[0].narrow(0, 1, 1).expand({3, 1, 3, 4}); }, {x});
+  gradcheck([](const Tensors& t) { return sum(t[0], {0, 2}); }, {x});
+  gradcheck([](const Tensors& t) { return sum(t[0].transpose(0, 2), {1}, true); }, {x});
+  gradcheck([](const Tensors& t) { return mean(t[0], {1}); }, {x});
+  Tensor a = rand_f64({5, 3}, 12), b = rand_f64({3, 4}, 13), ba = rand_f64({2, 5, 3}, 14), bb = rand_f64({2, 3, 4}, 15);
+  gradcheck([](const Tensors& t) { return matmul(t[0], t[1]); }, {a, b});
+  gradcheck([](const Tensors& t) { return matmul(t[1].t(), t[0].t()); }, {a, b});
+  gradcheck([](const Tensors& t) { return matmul(t[0], t[1]); }, {ba, bb});
+  gradcheck([](const Tensors& t) { return matmul(t[0], t[1]); }, {ba, b});   // 2-D right operand folded
+  gradcheck([](const Tensors& t) { return matmul(t[0], t[1]); }, {a, bb});   // broadcast left operand
+  Tensor v = rand_f64({3}, 16);
+  gradcheck([](const Tensors& t) { return matmul(t[0], t[1]); }, {a, v});
+  Tensor w = rand_f64({4, 3}, 17), bias = rand_f64({4}, 18);
+  gradcheck([](const Tensors& t) { return linear(t[0], t[1], t[2]); }, {ba, w, bias});
+}
+
+TEST_CASE("matmul matches a naive loop on awkward shapes") {
+  for (auto [M, K, N] : {std::tuple{1, 1, 1}, {7, 13, 5}, {33, 1, 17}, {0, 3, 4}, {64, 65, 63}}) {
+    Tensor a = testing::rand_f32({M, K}, 21), b = testing::rand_f32({N, K}, 22).t();
+    Tensor c = matmul(a, b);
+    auto va = a.to_vector<double>(), vb = b.contiguous().to_vector<double>();
+    std::vector<double> ref(static_cast<size_t>(M * N), 0.0);
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j)
+        for (int k = 0; k < K; ++k) ref[i * N + j] += va[i * K + k] * vb[k * N + j];
+    CHECK_CLOSE(c, from_vector(ref, {M, N}), 1e-5, 1e-5);
+  }
+}

@@ -1,0 +1,103 @@
+// Test helpers: finite-difference gradient checks in float64 and tensor comparisons.
+// gradcheck(f, inputs): loss = sum(f(inputs) * R) with a fixed random upstream gradient R; the analytic gradient of
+// every input that requires grad is compared with central differences, element by element.
+#pragma once
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <random>
+#include <string>
+
+#include "engine/engine.h"
+
+namespace testing {
+
+using engine::Tensor;
+using engine::Tensors;
+
+// Random float64 leaf of the given shape, values in [lo, hi).
+inline Tensor rand_f64(const engine::Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0,
+                       bool requires_grad = true) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(lo, hi);
+  std::vector<double> v(static_cast<size_t>(engine::shape_numel(shape)));
+  for (double& x : v) x = u(rng);
+  Tensor t = engine::from_vector(v, shape);
+  if (requires_grad) t.requires_grad_();
+  return t;
+}
+
+inline Tensor rand_f32(const engine::Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0) {
+  return rand_f64(shape, seed, lo, hi, false).to(engine::DType::F32);
+}
+
+// Max |a - b| / (atol + rtol * |b|) over all elements; <= 1 means "close".
+inline double closeness(const Tensor& a, const Tensor& b, double atol, double rtol) {
+  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+  REQUIRE(va.size() == vb.size());
+  double worst = 0;
+  for (size_t i = 0; i < va.size(); ++i) {
+    if (std::isnan(va[i]) || std::isnan(vb[i])) {
+      if (std::isnan(va[i]) != std::isnan(vb[i])) return INFINITY;
+      continue;
+    }
+    worst = std::max(worst, std::abs(va[i] - vb[i]) / (atol + rtol * std::abs(vb[i])));
+  }
+  return worst;
+}
+
+#define CHECK_CLOSE(a, b, atol, rtol)                                              \
+  do {                                                                             \
+    CHECK((a).shape() == (b).shape());                                             \
+    double worst_ = ::testing::closeness((a), (b), (atol), (rtol));                \
+    CHECK_MESSAGE(worst_ <= 1.0, "tensors differ: worst scaled error " << worst_); \
+  } while (0)
+
+inline Tensor upstream_for(const Tensor& out, uint64_t seed) {
+  Tensor r = rand_f64(out.shape(), seed, -1.0, 1.0, false);
+  return r.to(out.dtype());
+}
+
+// Checks d(sum(f(x) * R))/dx against central differences for every input with requires_grad.
+inline void gradcheck(const std::function<Tensor(const Tensors&)>& f, const Tensors& inputs, double eps = 1e-6,
+                      double atol = 1e-6, double rtol = 1e-4, uint64_t seed = 1234) {
+  for (const Tensor& t : inputs) {
+    if (t.defined() && t.requires_grad()) {
+      REQUIRE(t.dtype() == engine::DType::F64);
+      t.impl()->grad.reset();
+    }
+  }
+  Tensor out = f(inputs);
+  Tensor R = upstream_for(out, seed);
+  engine::sum(engine::mul(out, R)).backward();
+  auto loss_at = [&]() {
+    engine::NoGradGuard ng;
+    return engine::sum(engine::mul(f(inputs), R)).item();
+  };
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const Tensor& x = inputs[k];
+    if (!x.defined() || !x.requires_grad()) continue;
+    REQUIRE_MESSAGE(x.is_contiguous(), "gradcheck inputs must be contiguous leaves");
+    Tensor analytic = x.grad();
+    REQUIRE_MESSAGE(analytic.defined(), "input " << k << " received no gradient");
+    auto ga = analytic.to_vector<double>();
+    double* p = x.data<double>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      double orig = p[i];
+      p[i] = orig + eps;
+      double lp = loss_at();
+      p[i] = orig - eps;
+      double lm = loss_at();
+      p[i] = orig;
+      double numeric = (lp - lm) / (2 * eps);
+      double err = std::abs(numeric - ga[i]);
+      if (err > atol + rtol * std::abs(numeric)) {
+        FAIL_CHECK("input " << k << " element " << i << ": analytic " << ga[i] << " vs numeric " << numeric);
+        return;
+      }
+    }
+  }
+}
+
+}  // namespace testing
