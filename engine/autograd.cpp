@@ -1,6 +1,7 @@
 // Autograd engine: node recording, the iterative topological backward pass, un-broadcasting, custom ops.
 #include "engine/autograd.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "engine/ops/elementwise.h"
