@@ -2,8 +2,11 @@
 #pragma once
 #include "engine/autograd.h"
 #include "engine/allocator.h"
+#include "engine/ops/conv.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/linalg.h"
 #include "engine/ops/reduce.h"
+#include "engine/ops/shape_ops.h"
+#include "engine/ops/sort.h"
 #include "engine/parallel.h"
 #include "engine/tensor.h"

@@ -1,5 +1,7 @@
 // Every CUDA kernel launcher, grouped by op family; signatures mirror engine/backend/cpu/kernels.h exactly.
 #pragma once
+#include "engine/backend/cuda/conv.h"
 #include "engine/backend/cuda/elementwise.h"
 #include "engine/backend/cuda/linalg.h"
 #include "engine/backend/cuda/reduce.h"
+#include "engine/backend/cuda/sort.h"
