@@ -3,6 +3,8 @@
 #pragma once
 #include "engine/backend/cpu/conv.h"
 #include "engine/backend/cpu/elementwise.h"
+#include "engine/backend/cpu/index.h"
 #include "engine/backend/cpu/linalg.h"
+#include "engine/backend/cpu/random.h"
 #include "engine/backend/cpu/reduce.h"
 #include "engine/backend/cpu/sort.h"
