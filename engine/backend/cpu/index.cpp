@@ -171,11 +171,11 @@ void segment_max(const Tensor& x, const Tensor& offsets, const Tensor& out, cons
           std::fill(a, a + F, lo);
           for (int64_t r = lo + 1; r < hi; ++r) {
             const T* row = px + r * F;
-            for (int64_t f = 0; f < F; ++f)
-              if (row[f] > o[f]) {  // strict: the first maximum wins
-                o[f] = row[f];
-                a[f] = r;
-              }
+            for (int64_t f = 0; f < F; ++f) {  // branch-free so it vectorizes; strict: the first maximum wins
+              const bool gt = row[f] > o[f];
+              o[f] = gt ? row[f] : o[f];
+              a[f] = gt ? r : a[f];
+            }
           }
         }
       });

@@ -2,6 +2,8 @@
 #pragma once
 #include "engine/backend/cuda/conv.h"
 #include "engine/backend/cuda/elementwise.h"
+#include "engine/backend/cuda/index.h"
 #include "engine/backend/cuda/linalg.h"
+#include "engine/backend/cuda/random.h"
 #include "engine/backend/cuda/reduce.h"
 #include "engine/backend/cuda/sort.h"
