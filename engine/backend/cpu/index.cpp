@@ -25,8 +25,10 @@ void with_index_reader(const Tensor& t, const char* op, F&& f) {
   });
 }
 
-// Tasks of roughly `work` elements each for parallel_for over `tasks` units of `per_task` elements.
-int64_t grain_for(int64_t per_task, int64_t work = 16384) { return std::max<int64_t>(1, work / std::max<int64_t>(per_task, 1)); }
+// parallel_for grain giving each chunk about `work` elements when one task touches `per_task` elements.
+int64_t grain_for(int64_t per_task, int64_t work = 16384) {
+  return std::max<int64_t>(1, work / std::max<int64_t>(per_task, 1));
+}
 
 // out[a, s, b] = (accumulate ? out[a, s, b] : 0) + sum_{j in [off(s), off(s+1))} src[a, row(j), b] (ascending j),
 // parallel over (a, s). src: [A, K, B] dense, out: [A, S, B] dense.
