@@ -1,5 +1,6 @@
 // Sorting ops (stable): sort returns values and int64 indices; values are differentiable (the gradient is scattered
-// back through the permutation); argsort and topk indices carry no gradient.
+// back through the permutation); argsort and topk indices carry no gradient. NaN ranks above every number (last in
+// ascending order, first in descending order, as in torch) and -0.0 equals +0.0. Any dtype sorts; rank >= 1.
 #pragma once
 #include <utility>
 

@@ -34,7 +34,7 @@ TEST_CASE("causal_conv1d matches a naive loop on awkward shapes") {
     int64_t B, C, L, K;
   };
   for (Dims d : {Dims{2, 3, 7, 4}, Dims{1, 1, 1, 4}, Dims{2, 2, 3, 5}, Dims{3, 5, 33, 1}, Dims{1, 3, 0, 2},
-                 Dims{0, 2, 4, 3}, Dims{2, 70, 129, 4}}) {
+                 Dims{0, 2, 4, 3}, Dims{2, 70, 129, 4}, Dims{1, 17, 1100, 3}}) {
     CAPTURE(d.B);
     CAPTURE(d.L);
     CAPTURE(d.K);
@@ -46,6 +46,31 @@ TEST_CASE("causal_conv1d matches a naive loop on awkward shapes") {
       CHECK_CLOSE(causal_conv1d(x.contiguous(), w), naive_causal_conv1d(x, w, Tensor()), tol, tol);
     }
   }
+}
+
+TEST_CASE("causal_conv1d gradients match naive sums on shapes spanning several tiles") {
+  const int64_t B = 2, C = 19, L = 1030, K = 4;
+  Tensor x = rand_f64({B, L, C}, 11, -1.0, 1.0, false).transpose(1, 2);  // [B, C, L] view of [B, L, C]
+  Tensor w = rand_f64({C, K}, 12), b = rand_f64({C}, 13), xl = x.contiguous().requires_grad_();
+  Tensor g = rand_f64({B, C, L}, 14, -1.0, 1.0, false);
+  causal_conv1d(xl.transpose(1, 2).contiguous().transpose(1, 2), w, b).backward(g);
+  auto xv = x.contiguous().to_vector<double>(), gv = g.to_vector<double>(), wv = w.to_vector<double>();
+  std::vector<double> dw(C * K, 0.0), db(C, 0.0), dx(B * C * L, 0.0);
+  for (int64_t bi = 0; bi < B; ++bi)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t t = 0; t < L; ++t) {
+        const double gt = gv[(bi * C + c) * L + t];
+        db[c] += gt;
+        for (int64_t k = 0; k < K; ++k) {
+          const int64_t s = t - K + 1 + k;
+          if (s < 0) continue;
+          dw[c * K + k] += gt * xv[(bi * C + c) * L + s];
+          dx[(bi * C + c) * L + s] += gt * wv[c * K + k];
+        }
+      }
+  CHECK_CLOSE(w.grad(), from_vector(dw, {C, K}), 1e-10, 1e-10);
+  CHECK_CLOSE(b.grad(), from_vector(db, {C}), 1e-10, 1e-10);
+  CHECK_CLOSE(xl.grad(), from_vector(dx, {B, C, L}), 1e-12, 1e-12);
 }
 
 TEST_CASE("gradcheck: causal_conv1d (x, weight, bias; non-contiguous x; K > L; no bias)") {

@@ -1,5 +1,8 @@
-// CPU kernels of the depthwise causal 1-D convolution. The forward and dx loops run over (batch, channel) rows;
-// the weight and bias gradients run one channel per task and sum over (b, t) in order in double, so they do not
+// CPU kernels of the depthwise causal 1-D convolution. Work is split into tiles of kTileC channels x kTileT times;
+// each tile of x (or grad) is first gathered, zero-padded, into a small dense buffer (reading along whichever of
+// the channel and time strides is smaller, so [B, L, C]-major views stay cache friendly), then every channel runs
+// K contiguous multiply-adds over the tile. The forward and dx run in parallel over (batch, channel tile); the
+// weight and bias gradients over channel tiles only, summing (b, t) in a fixed order in double, so they do not
 // depend on the thread count.
 #include "engine/backend/cpu/conv.h"
 
@@ -12,51 +15,97 @@ namespace engine::cpu {
 
 namespace {
 
-// Element strides of a [B, C, L] view.
-struct Strides3 {
-  int64_t b, c, t;
-  explicit Strides3(const Tensor& v) : b(v.strides()[0]), c(v.strides()[1]), t(v.strides()[2]) {}
+constexpr int64_t kTileC = 16;
+constexpr int64_t kTileT = 512;
+
+// A [B, C, L] view: typed base pointer and element strides.
+template <class T>
+struct View3 {
+  const T* data;
+  int64_t sb, sc, st, L;
+  explicit View3(const Tensor& v)
+      : data(v.data<T>()), sb(v.strides()[0]), sc(v.strides()[1]), st(v.strides()[2]), L(v.size(2)) {}
+
+  // buf[i * width + j] = v[b, c0 + i, t0 + j] for i < nc, j < width; zero where t0 + j is outside [0, L).
+  void gather(int64_t b, int64_t c0, int64_t nc, int64_t t0, int64_t width, T* buf) const {
+    const T* base = data + b * sb + c0 * sc;
+    const int64_t lo = std::clamp<int64_t>(-t0, 0, width), hi = std::clamp<int64_t>(L - t0, lo, width);
+    for (int64_t i = 0; i < nc; ++i) {
+      std::fill(buf + i * width, buf + i * width + lo, T(0));
+      std::fill(buf + i * width + hi, buf + (i + 1) * width, T(0));
+    }
+    if (st <= sc) {
+      for (int64_t i = 0; i < nc; ++i)
+        for (int64_t j = lo; j < hi; ++j) buf[i * width + j] = base[i * sc + (t0 + j) * st];
+    } else {
+      for (int64_t j = lo; j < hi; ++j)
+        for (int64_t i = 0; i < nc; ++i) buf[i * width + j] = base[i * sc + (t0 + j) * st];
+    }
+  }
 };
 
+int64_t channel_tiles(int64_t C) { return (C + kTileC - 1) / kTileC; }
+
+// Runs f(b, c0, nc) in parallel over (batch, channel tile).
+template <class F>
+void for_each_batch_tile(int64_t B, int64_t C, int64_t L, F&& f) {
+  const int64_t tiles = channel_tiles(C);
+  parallel_for(0, B * tiles, std::max<int64_t>(1, 32768 / std::max<int64_t>(kTileC * L, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / tiles, c0 = (r % tiles) * kTileC;
+      f(b, c0, std::min(kTileC, C - c0));
+    }
+  });
+}
+
+// out[b, c, t] = bias[c] + sum_k w[c, k] * x[b, c, t - K + 1 + k]
 template <class T>
-void forward_impl(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& out) {
-  const int64_t B = x.size(0), C = x.size(1), L = x.size(2), K = weight.size(1);
-  const Strides3 sx(x);
-  const T* px = x.data<T>();
-  const T* pw = weight.data<T>();
+void forward_impl(const Tensor& x_t, const Tensor& weight, const Tensor& bias, const Tensor& out) {
+  const int64_t B = x_t.size(0), C = x_t.size(1), L = x_t.size(2), K = weight.size(1);
+  const View3<T> x(x_t);
+  const T* w = weight.data<T>();
   const T* pb = bias.defined() ? bias.data<T>() : nullptr;
   T* po = out.data<T>();
-  parallel_for(0, B * C, std::max<int64_t>(1, 32768 / std::max<int64_t>(L * K, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t b = r / C, c = r % C;
-      const T* xr = px + b * sx.b + c * sx.c;
-      const T* w = pw + c * K;
-      for (int64_t t = 0; t < L; ++t) {
-        T acc = pb ? pb[c] : T(0);
-        for (int64_t k = std::max<int64_t>(0, K - 1 - t); k < K; ++k) acc += w[k] * xr[(t - K + 1 + k) * sx.t];
-        po[r * L + t] = acc;
+  for_each_batch_tile(B, C, L, [&](int64_t b, int64_t c0, int64_t nc) {
+    std::vector<T> buf(static_cast<size_t>(kTileC * (kTileT + K - 1)));
+    for (int64_t t0 = 0; t0 < L; t0 += kTileT) {
+      const int64_t nt = std::min(kTileT, L - t0), width = nt + K - 1;
+      x.gather(b, c0, nc, t0 - (K - 1), width, buf.data());  // buf[j] = x[t0 - K + 1 + j]
+      for (int64_t i = 0; i < nc; ++i) {
+        const int64_t c = c0 + i;
+        T* o = po + (b * C + c) * L + t0;
+        std::fill(o, o + nt, pb ? pb[c] : T(0));
+        for (int64_t k = 0; k < K; ++k) {
+          const T wk = w[c * K + k];
+          const T* xs = buf.data() + i * width + k;
+          for (int64_t j = 0; j < nt; ++j) o[j] += wk * xs[j];
+        }
       }
     }
   });
 }
 
-// dx[b, c, s] = sum_k weight[c, k] * grad[b, c, s + K - 1 - k]   (grad = 0 at times >= L)
+// dx[b, c, s] = sum_k w[c, k] * grad[b, c, s + K - 1 - k]   (grad = 0 at times >= L)
 template <class T>
-void dx_impl(const Tensor& weight, const Tensor& grad, const Tensor& dx) {
-  const int64_t B = grad.size(0), C = grad.size(1), L = grad.size(2), K = weight.size(1);
-  const Strides3 sg(grad);
-  const T* pg = grad.data<T>();
-  const T* pw = weight.data<T>();
+void dx_impl(const Tensor& weight, const Tensor& grad_t, const Tensor& dx) {
+  const int64_t B = grad_t.size(0), C = grad_t.size(1), L = grad_t.size(2), K = weight.size(1);
+  const View3<T> g(grad_t);
+  const T* w = weight.data<T>();
   T* pd = dx.data<T>();
-  parallel_for(0, B * C, std::max<int64_t>(1, 32768 / std::max<int64_t>(L * K, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t b = r / C, c = r % C;
-      const T* gr = pg + b * sg.b + c * sg.c;
-      const T* w = pw + c * K;
-      for (int64_t s = 0; s < L; ++s) {
-        T acc = T(0);
-        for (int64_t k = std::max<int64_t>(0, s + K - L); k < K; ++k) acc += w[k] * gr[(s + K - 1 - k) * sg.t];
-        pd[r * L + s] = acc;
+  for_each_batch_tile(B, C, L, [&](int64_t b, int64_t c0, int64_t nc) {
+    std::vector<T> buf(static_cast<size_t>(kTileC * (kTileT + K - 1)));
+    for (int64_t t0 = 0; t0 < L; t0 += kTileT) {
+      const int64_t nt = std::min(kTileT, L - t0), width = nt + K - 1;
+      g.gather(b, c0, nc, t0, width, buf.data());  // buf[j] = grad[t0 + j]
+      for (int64_t i = 0; i < nc; ++i) {
+        const int64_t c = c0 + i;
+        T* d = pd + (b * C + c) * L + t0;
+        std::fill(d, d + nt, T(0));
+        for (int64_t k = 0; k < K; ++k) {
+          const T wk = w[c * K + k];
+          const T* gs = buf.data() + i * width + (K - 1 - k);
+          for (int64_t j = 0; j < nt; ++j) d[j] += wk * gs[j];
+        }
       }
     }
   });
@@ -64,30 +113,41 @@ void dx_impl(const Tensor& weight, const Tensor& grad, const Tensor& dx) {
 
 // dweight[c, k] = sum_{b, t} grad[b, c, t] * x[b, c, t - K + 1 + k];  dbias[c] = sum_{b, t} grad[b, c, t]
 template <class T>
-void dweight_impl(const Tensor& x, const Tensor& grad, const Tensor& dweight, const Tensor& dbias) {
-  const int64_t B = x.size(0), C = x.size(1), L = x.size(2);
-  const int64_t K = dweight.defined() ? dweight.size(1) : 0;  // 0: bias gradient only
-  const Strides3 sx(x), sg(grad);
-  const T* px = x.data<T>();
-  const T* pg = grad.data<T>();
+void dweight_impl(const Tensor& x_t, const Tensor& grad_t, int64_t K, const Tensor& dweight, const Tensor& dbias) {
+  const int64_t B = x_t.size(0), C = x_t.size(1), L = x_t.size(2);
+  const View3<T> x(x_t), g(grad_t);
   T* pdw = dweight.defined() ? dweight.data<T>() : nullptr;
   T* pdb = dbias.defined() ? dbias.data<T>() : nullptr;
-  parallel_for(0, C, std::max<int64_t>(1, 32768 / std::max<int64_t>(B * L * (K + 1), 1)), [&](int64_t c0, int64_t c1) {
-    std::vector<double> acc(static_cast<size_t>(K));
-    for (int64_t c = c0; c < c1; ++c) {
+  parallel_for(0, channel_tiles(C), 1, [&](int64_t tile0, int64_t tile1) {
+    std::vector<T> xbuf(static_cast<size_t>(kTileC * (kTileT + K - 1))), gbuf(static_cast<size_t>(kTileC * kTileT));
+    std::vector<double> acc(static_cast<size_t>(kTileC * (K + 1)));  // per channel: K taps, then the bias
+    for (int64_t tile = tile0; tile < tile1; ++tile) {
+      const int64_t c0 = tile * kTileC, nc = std::min(kTileC, C - c0);
       std::fill(acc.begin(), acc.end(), 0.0);
-      double acc_bias = 0.0;
       for (int64_t b = 0; b < B; ++b) {
-        const T* xr = px + b * sx.b + c * sx.c;
-        const T* gr = pg + b * sg.b + c * sg.c;
-        for (int64_t t = 0; t < L; ++t) {
-          const double g = gr[t * sg.t];
-          acc_bias += g;
-          for (int64_t k = std::max<int64_t>(0, K - 1 - t); k < K; ++k) acc[k] += g * xr[(t - K + 1 + k) * sx.t];
+        for (int64_t t0 = 0; t0 < L; t0 += kTileT) {
+          const int64_t nt = std::min(kTileT, L - t0), width = nt + K - 1;
+          x.gather(b, c0, nc, t0 - (K - 1), width, xbuf.data());
+          g.gather(b, c0, nc, t0, nt, gbuf.data());
+          for (int64_t i = 0; i < nc; ++i) {
+            const T* gs = gbuf.data() + i * nt;
+            double* a = acc.data() + i * (K + 1);
+            for (int64_t k = 0; k < K && pdw; ++k) {
+              const T* xs = xbuf.data() + i * width + k;
+              double s = 0.0;
+              for (int64_t j = 0; j < nt; ++j) s += static_cast<double>(gs[j]) * xs[j];
+              a[k] += s;
+            }
+            double s = 0.0;
+            for (int64_t j = 0; j < nt; ++j) s += gs[j];
+            a[K] += s;
+          }
         }
       }
-      if (pdb) pdb[c] = static_cast<T>(acc_bias);
-      for (int64_t k = 0; pdw && k < K; ++k) pdw[c * K + k] = static_cast<T>(acc[k]);
+      for (int64_t i = 0; i < nc; ++i) {
+        for (int64_t k = 0; k < K && pdw; ++k) pdw[(c0 + i) * K + k] = static_cast<T>(acc[i * (K + 1) + k]);
+        if (pdb) pdb[c0 + i] = static_cast<T>(acc[i * (K + 1) + K]);
+      }
     }
   });
 }
@@ -105,7 +165,7 @@ void causal_conv1d_backward(const Tensor& x, const Tensor& weight, const Tensor&
   dispatch_float(x.dtype(), "causal_conv1d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (dx.defined()) dx_impl<T>(weight, grad, dx);
-    if (dweight.defined() || dbias.defined()) dweight_impl<T>(x, grad, dweight, dbias);
+    if (dweight.defined() || dbias.defined()) dweight_impl<T>(x, grad, weight.size(1), dweight, dbias);
   });
 }
 
