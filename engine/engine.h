@@ -6,6 +6,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/ops/index.h"
 #include "engine/ops/linalg.h"
+#include "engine/ops/norm.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/shape_ops.h"
 #include "engine/ops/sort.h"

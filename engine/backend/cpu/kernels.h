@@ -5,6 +5,7 @@
 #include "engine/backend/cpu/elementwise.h"
 #include "engine/backend/cpu/index.h"
 #include "engine/backend/cpu/linalg.h"
+#include "engine/backend/cpu/norm.h"
 #include "engine/backend/cpu/random.h"
 #include "engine/backend/cpu/reduce.h"
 #include "engine/backend/cpu/sort.h"

@@ -1,12 +1,13 @@
-// CPU reductions. The reduced dims are brought into one block so the input reads as [A, R, B]; rows are summed in a
-// fixed order (double accumulators for float32), so results do not depend on the thread count.
+// CPU reductions and row kernels. Sums read the input as [A, R, B] and add in a fixed order (double accumulators for
+// float32), so results do not depend on the thread count; row kernels run one row per task.
 #include "engine/backend/cpu/reduce.h"
 
-#include <numeric>
+#include <cmath>
+#include <limits>
 
-#include "engine/autograd.h"
 #include "engine/backend/cpu/elementwise.h"
 #include "engine/backend/cpu/loops.h"
+#include "engine/ops/reduce_layout.h"
 
 namespace engine::cpu {
 
@@ -26,8 +27,7 @@ void sum_arb(const T* x, T* out, int64_t A, int64_t R, int64_t B) {
         for (; r + 8 <= R; r += 8)
           for (int k = 0; k < 8; ++k) acc[k] += row[r + k];
         for (; r < R; ++r) acc[0] += row[r];
-        Acc<T> s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        out[a] = static_cast<T>(s);
+        out[a] = static_cast<T>(((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])));
       }
     });
     return;
@@ -49,39 +49,133 @@ void sum_arb(const T* x, T* out, int64_t A, int64_t R, int64_t B) {
   });
 }
 
+// Calls f(row_index, row_length) for every row of a dense [M, R] tensor, in parallel.
+template <class F>
+void for_rows(const Tensor& x, F&& f) {
+  const int64_t M = x.shape()[0], R = x.shape()[1];
+  parallel_for(0, M, std::max<int64_t>(1, 8192 / std::max<int64_t>(R, 1)), [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) f(m, R);
+  });
+}
+
 }  // namespace
 
-void sum(const Tensor& x_in, const std::vector<int64_t>& dims, const Tensor& out) {
-  const int64_t rank = x_in.dim();
-  if (dims.empty() || x_in.numel() == 0) {
-    if (dims.empty()) cpu::copy(x_in, out);
-    else cpu::fill(out, 0.0);
-    return;
-  }
-  Tensor x = x_in;
-  bool block = dims.back() - dims.front() + 1 == static_cast<int64_t>(dims.size());
-  int64_t first = dims.front(), last = dims.back();
-  if (!block) {
-    // Move reduced dims to the end: [kept..., reduced...].
-    std::vector<int64_t> order;
-    for (int64_t i = 0; i < rank; ++i)
-      if (!std::binary_search(dims.begin(), dims.end(), i)) order.push_back(i);
-    first = static_cast<int64_t>(order.size());
-    order.insert(order.end(), dims.begin(), dims.end());
-    last = rank - 1;
-    NoGradGuard ng;
-    x = x.permute(order);
-  }
-  {
-    NoGradGuard ng;
-    x = x.contiguous();
-  }
-  const Shape& s = x.shape();
-  int64_t A = 1, R = 1, B = 1;
-  for (int64_t i = 0; i < rank; ++i) (i < first ? A : (i <= last ? R : B)) *= s[i];
+void sum(const Tensor& x, const std::vector<int64_t>& dims, const Tensor& out) {
+  if (dims.empty()) return cpu::copy(x, out);
+  if (x.numel() == 0) return cpu::fill(out, 0.0);
+  ReduceLayout l = reduce_layout(x, dims);
   dispatch_all(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    sum_arb<T>(x.data<T>(), out.data<T>(), A, R, B);
+    sum_arb<T>(l.x.data<T>(), out.data<T>(), l.A, l.R, l.B);
+  });
+}
+
+void arg_extreme_rows(const Tensor& x, const Tensor& out, bool is_max) {
+  int64_t* po = out.data<int64_t>();
+  dispatch_all(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* px = x.data<T>();
+    for_rows(x, [&](int64_t m, int64_t R) {
+      const T* row = px + m * R;
+      int64_t best = 0;
+      for (int64_t r = 1; r < R; ++r) {
+        T v = row[r], b = row[best];
+        if (b != b) break;  // NaN already chosen
+        if (v != v || (is_max ? v > b : v < b)) best = r;
+      }
+      po[m] = best;
+    });
+  });
+}
+
+void softmax_rows(const Tensor& x, const Tensor& out, bool log) {
+  dispatch_float(x.dtype(), "softmax", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    for_rows(x, [&](int64_t m, int64_t R) {
+      const T* row = px + m * R;
+      T* dst = po + m * R;
+      T mx = -std::numeric_limits<T>::infinity();
+      for (int64_t r = 0; r < R; ++r) mx = std::max(mx, row[r]);
+      if (std::isinf(mx) && mx < 0) mx = 0;  // a row of -inf: avoid (-inf) - (-inf)
+      double s = 0;
+      for (int64_t r = 0; r < R; ++r) s += std::exp(static_cast<double>(row[r] - mx));
+      if (log) {
+        T lse = static_cast<T>(std::log(s)) + mx;
+        for (int64_t r = 0; r < R; ++r) dst[r] = row[r] - lse;
+      } else {
+        T inv = static_cast<T>(1.0 / s);
+        for (int64_t r = 0; r < R; ++r) dst[r] = std::exp(row[r] - mx) * inv;
+      }
+    });
+  });
+}
+
+void cumsum_rows(const Tensor& x, const Tensor& out, bool reverse) {
+  dispatch_all(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    for_rows(x, [&](int64_t m, int64_t R) {
+      Acc<T> acc = 0;
+      for (int64_t i = 0; i < R; ++i) {
+        int64_t r = reverse ? R - 1 - i : i;
+        acc += px[m * R + r];
+        po[m * R + r] = static_cast<T>(acc);
+      }
+    });
+  });
+}
+
+void cumprod_rows(const Tensor& x, const Tensor& out) {
+  dispatch_all(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* px = x.data<T>();
+    T* po = out.data<T>();
+    for_rows(x, [&](int64_t m, int64_t R) {
+      Acc<T> acc = 1;
+      for (int64_t r = 0; r < R; ++r) {
+        acc *= px[m * R + r];
+        po[m * R + r] = static_cast<T>(acc);
+      }
+    });
+  });
+}
+
+// Before the first zero z: gx[i] = (sum_{j>=i} g[j] out[j]) / x[i]. At z: sum_{j>=z} g[j] out[z-1] prod_{z<k<=j} x[k].
+// After z: 0 (every product that depends on x[i] also contains x[z] = 0).
+void cumprod_backward_rows(const Tensor& x, const Tensor& out, const Tensor& g, const Tensor& gx) {
+  dispatch_float(x.dtype(), "cumprod", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* px = x.data<T>();
+    const T* pout = out.data<T>();
+    const T* pg = g.data<T>();
+    T* pgx = gx.data<T>();
+    for_rows(x, [&](int64_t m, int64_t R) {
+      const T* xr = px + m * R;
+      const T* outr = pout + m * R;
+      const T* gr = pg + m * R;
+      T* gxr = pgx + m * R;
+      int64_t z = R;
+      for (int64_t r = 0; r < R; ++r)
+        if (xr[r] == T(0)) { z = r; break; }
+      double tail = 0;  // sum_{j>=i} g[j] out[j]
+      for (int64_t i = R - 1; i >= 0; --i) {
+        tail += static_cast<double>(gr[i]) * outr[i];
+        if (i < z) gxr[i] = static_cast<T>(tail / xr[i]);
+        else gxr[i] = 0;
+      }
+      if (z < R) {
+        double prefix = z > 0 ? static_cast<double>(outr[z - 1]) : 1.0;
+        double run = prefix, acc = 0;
+        for (int64_t j = z; j < R; ++j) {
+          if (j > z) run *= xr[j];
+          acc += static_cast<double>(gr[j]) * run;
+        }
+        gxr[z] = static_cast<T>(acc);
+      }
+    });
   });
 }
 
