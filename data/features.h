@@ -1,0 +1,72 @@
+// HEPT tracking samples from a TrackML event (hept.md 1.2-1.7): pixel hit selection and layer renumbering, the 15
+// per-hit input features (with cell-cluster shape features from the detector geometry), the 6 hashing coordinates,
+// per-hit truth (particle id, pT, reconstructable), the phi-sector split (tracking-6k) and the loss/kNN graphs.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "data/detector.h"
+#include "data/event.h"
+#include "engine/tensor.h"
+
+namespace data {
+
+constexpr int kHeptFeatures = 15;  // x columns
+constexpr int kHeptCoords = 6;     // coords columns
+
+struct FeatureOptions {
+  int n_sectors = 1;        // 10 for tracking-6k, 1 for tracking-60k (whole event)
+  double sector_ds = 1.3;   // extended-sector slope factor
+  double sector_di = 0.0;   // extended-sector intercept
+  bool graphs = true;       // build point_pairs and knn_edges
+  double pair_radius = 1.0; // HEPT radius graph in (eta, phi)
+  int pair_max_neighbors = 256;
+  int knn_k = 60;           // Lampa / HEPT kNN graph (self loops included)
+};
+
+// Every kept pixel hit of one event (before sectoring), in HEPT's order: grouped by (volume, layer) ascending,
+// file order inside a group. Row-major host arrays.
+struct PixelHits {
+  int64_t event_id = 0;
+  std::vector<int64_t> hit_id;        // [N]
+  std::vector<float> x;               // [N, 15] scaled features (hept.md 1.3)
+  std::vector<float> coords;          // [N, 6]  eta, phi, r/1000, phi/pi, z/1000, eta_rz
+  std::vector<int64_t> particle_id;   // [N] 0 = noise (or no truth file)
+  std::vector<float> pt;              // [N] particle pT (GeV), 0 for noise
+  std::vector<float> eta_pt;          // [N] particle pseudorapidity, NaN for noise
+  std::vector<int64_t> layer;         // [N] 0..17 after renumbering
+  std::vector<int64_t> reconstructable, n_hits, n_layers_hit;  // [N] per particle, over the whole pixel event
+  std::vector<float> u, v;            // [N] conformal coordinates x/r^2, y/r^2 (1/mm), for sectoring
+  size_t size() const { return hit_id.size(); }
+};
+
+// One HEPT sample (an event or one extended phi sector).
+struct Sample {
+  int64_t event_id = 0;
+  int64_t sector = 0;
+  engine::Tensor x;                // [N, 15] float32
+  engine::Tensor coords;           // [N, 6]  float32
+  engine::Tensor pos;              // [N, 2]  float32 (eta, phi in rad)
+  engine::Tensor particle_id;      // [N] int64
+  engine::Tensor pt;               // [N] float32
+  engine::Tensor reconstructable;  // [N] int64 (0/1)
+  engine::Tensor layer;            // [N] int64
+  engine::Tensor hit_id;           // [N] int64
+  engine::Tensor particle_sector;  // [N] int64: the sector the hit's particle is assigned to, or -1
+  engine::Tensor point_pairs;      // [2, E] int64 HEPT loss pairs (empty [2, 0] when graphs are off)
+  engine::Tensor knn_edges;        // [2, E] int64 undirected kNN graph (idem)
+  int64_t num_hits() const { return x.defined() ? x.size(0) : 0; }
+};
+
+// Pixel selection + features + truth fields. Needs cells for the cell features (hits without cells get 0 there) and
+// particles when truth is present. Throws std::invalid_argument for a hit on a module absent from the detector.
+PixelHits pixel_hits(const Event& event, const Detector& detector);
+
+// Sector split and (optionally) graphs: n_sectors samples, or one for n_sectors == 1.
+std::vector<Sample> make_samples(const PixelHits& hits, const FeatureOptions& options);
+
+inline std::vector<Sample> build_samples(const Event& event, const Detector& detector, const FeatureOptions& options) {
+  return make_samples(pixel_hits(event, detector), options);
+}
+
+}  // namespace data

@@ -1,0 +1,202 @@
+// HEPT feature tests: features of real hits against values hand-computed here from the raw CSV text (independent
+// simple parsing), pixel selection, truth fields, sector split invariants, and the timing of a full build (printed).
+#include <doctest/doctest.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "data/detector.h"
+#include "data/features.h"
+#include "data/trackml_io.h"
+#include "shared_data.h"
+
+using namespace data;
+
+namespace {
+
+// Lines of a gzip text file, with plain zlib gzgets: the independent reference reader.
+std::vector<std::vector<std::string>> raw_rows(const std::string& path) {
+  std::vector<std::vector<std::string>> rows;
+  gzFile f = gzopen(path.c_str(), "rb");
+  REQUIRE(f);
+  char buf[4096];
+  while (gzgets(f, buf, sizeof buf)) {
+    std::string line(buf);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    std::vector<std::string> cols;
+    std::stringstream ss(line);
+    for (std::string c; std::getline(ss, c, ',');) cols.push_back(c);
+    rows.push_back(cols);
+  }
+  gzclose(f);
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("HEPT features of real pixel hits match hand-computed values") {
+  REQUIRE_SHARED_DATA(dir);
+  const Event ev = read_event(dir + "/event000000001");
+  const Detector det = read_detectors(dir + "/detectors.csv");
+  const PixelHits ph = pixel_hits(ev, det);
+
+  // Independent reference from the raw text.
+  const auto hits = raw_rows(dir + "/event000000001-hits.csv.gz");
+  const auto cells = raw_rows(dir + "/event000000001-cells.csv.gz");
+  const auto dets = raw_rows(dir + "/detectors.csv");
+  std::map<std::string, std::vector<double>> module;  // "v,l,m" -> row as doubles
+  for (size_t i = 1; i < dets.size(); ++i) {
+    std::vector<double> v;
+    for (const auto& c : dets[i]) v.push_back(std::stod(c));
+    module[dets[i][0] + "," + dets[i][1] + "," + dets[i][2]] = v;
+  }
+  size_t n_pixel = 0;
+  std::map<std::pair<int, int>, int> layers;
+  for (size_t i = 1; i < hits.size(); ++i) {
+    const int vol = std::stoi(hits[i][4]), lay = std::stoi(hits[i][5]);
+    if (vol == 7 || vol == 8 || vol == 9) ++n_pixel, layers[{vol, lay}] = 0;
+  }
+  CHECK(ph.size() == n_pixel);  // every pixel hit is kept (all truth particles are in particles.csv)
+  int next = 0;
+  for (auto& [k, v] : layers) v = next++;
+
+  int checked = 0;
+  for (size_t k = 0; k < ph.size(); k += 97) {
+    // find the raw hit row
+    size_t i = 1;
+    while (std::stoll(hits[i][0]) != ph.hit_id[k]) ++i;
+    const double x = std::stod(hits[i][1]), y = std::stod(hits[i][2]), z = std::stod(hits[i][3]);
+    const int vol = std::stoi(hits[i][4]), lay = std::stoi(hits[i][5]);
+    const auto& m = module[hits[i][4] + "," + hits[i][5] + "," + hits[i][6]];
+    int min0 = 1 << 30, max0 = -1, min1 = 1 << 30, max1 = -1, count = 0;
+    double charge = 0;
+    for (size_t c = 1; c < cells.size(); ++c) {
+      if (cells[c][0] != hits[i][0]) continue;
+      const int c0 = std::stoi(cells[c][1]), c1 = std::stoi(cells[c][2]);
+      min0 = std::min(min0, c0), max0 = std::max(max0, c0), min1 = std::min(min1, c1), max1 = std::max(max1, c1);
+      charge += std::stod(cells[c][3]);
+      ++count;
+    }
+    REQUIRE(count > 0);
+    const double lu = (max0 - min0 + 1) * m[19], lv = (max1 - min1 + 1) * m[20], lw = 2 * m[15];
+    // rot columns 6..14: xu xv xw yu yv yw zu zv zw
+    const double gx = m[6] * lu + m[7] * lv + m[8] * lw, gy = m[9] * lu + m[10] * lv + m[11] * lw,
+                 gz = m[12] * lu + m[13] * lv + m[14] * lw;
+    const double r = std::hypot(x, y), theta = std::atan2(r, z);
+    const double expect[15] = {r / 1000,
+                               std::atan2(y, x) / M_PI,
+                               z / 1000,
+                               -std::log(std::tan(theta / 2)),
+                               x / (r * r) * 1000,
+                               y / (r * r) * 1000,
+                               charge / count,
+                               -std::log(std::tan(std::acos(lw / std::sqrt(lu * lu + lv * lv + lw * lw)) / 2)),
+                               std::atan2(lv, lu),
+                               lu,
+                               lv,
+                               lw,
+                               -std::log(std::tan(std::acos(gz / std::sqrt(gx * gx + gy * gy + gz * gz)) / 2)),
+                               std::atan2(gy, gx),
+                               layers[{vol, lay}] / 10.0};
+    for (int f = 0; f < 15; ++f) {
+      INFO("hit_id " << ph.hit_id[k] << " feature " << f);
+      CHECK(ph.x[k * 15 + f] == doctest::Approx(expect[f]).epsilon(1e-5));
+    }
+    CHECK(ph.coords[k * 6 + 0] == doctest::Approx(expect[3]).epsilon(1e-5));
+    CHECK(ph.coords[k * 6 + 1] == doctest::Approx(std::atan2(y, x)).epsilon(1e-5));
+    for (int c = 0; c < 4; ++c) CHECK(ph.coords[k * 6 + 2 + c] == ph.x[k * 15 + c]);
+    ++checked;
+  }
+  CHECK(checked >= 10);
+}
+
+TEST_CASE("pixel selection order, truth fields and reconstructable flag") {
+  REQUIRE_SHARED_DATA(dir);
+  const Event ev = read_event(dir + "/event000000001");
+  const PixelHits ph = pixel_hits(ev, read_detectors(dir + "/detectors.csv"));
+  REQUIRE(ph.size() > 100);
+  std::map<int64_t, size_t> truth_row, particle_row;
+  for (size_t i = 0; i < ev.truth.size(); ++i) truth_row[ev.truth.hit_id[i]] = i;
+  for (size_t p = 0; p < ev.particles.size(); ++p) particle_row[ev.particles.particle_id[p]] = p;
+  std::map<int64_t, std::set<int64_t>> layers_of;
+  for (size_t k = 0; k < ph.size(); ++k) {
+    if (k > 0) {
+      CHECK(ph.layer[k] >= ph.layer[k - 1]);  // grouped by (volume, layer)
+      if (ph.layer[k] == ph.layer[k - 1]) CHECK(ph.hit_id[k] > ph.hit_id[k - 1]);  // file order inside a group
+    }
+    const int64_t pid = ev.truth.particle_id[truth_row.at(ph.hit_id[k])];
+    CHECK(ph.particle_id[k] == pid);
+    if (pid == 0) {
+      CHECK(ph.pt[k] == 0.0f);
+    } else {
+      const size_t p = particle_row.at(pid);
+      CHECK(ph.pt[k] == doctest::Approx(std::hypot(ev.particles.px[p], ev.particles.py[p])).epsilon(1e-6));
+      layers_of[pid].insert(ph.layer[k]);
+    }
+  }
+  for (size_t k = 0; k < ph.size(); ++k) {
+    const int64_t pid = ph.particle_id[k];
+    CHECK(ph.reconstructable[k] == (pid != 0 && layers_of[pid].size() >= 3 ? 1 : 0));
+  }
+  CHECK(ph.layer.back() == 17);  // all 18 pixel layers present
+}
+
+TEST_CASE("tracking-6k sector split: wedges cover the event, particles go to at most one sector") {
+  REQUIRE_SHARED_DATA(dir);
+  const Event ev = read_event(dir + "/event000000001");
+  const PixelHits ph = pixel_hits(ev, read_detectors(dir + "/detectors.csv"));
+  FeatureOptions opt;
+  opt.n_sectors = 10;
+  opt.graphs = false;
+  const auto samples = make_samples(ph, opt);
+  REQUIRE(samples.size() == 10);
+  std::map<int64_t, int> times_seen;
+  std::map<int64_t, std::set<int64_t>> sectors_of_particle;
+  int64_t total = 0;
+  for (const auto& s : samples) {
+    CHECK(s.x.shape() == engine::Shape{s.num_hits(), 15});
+    CHECK(s.coords.shape() == engine::Shape{s.num_hits(), 6});
+    total += s.num_hits();
+    const auto ids = s.hit_id.to_vector<int64_t>();
+    const auto pids = s.particle_id.to_vector<int64_t>();
+    const auto psec = s.particle_sector.to_vector<int64_t>();
+    const auto phi = s.pos.to_vector<float>();
+    for (size_t i = 0; i < ids.size(); ++i) {
+      ++times_seen[ids[i]];
+      // the extended wedge (ds = 1.3) is within ~0.4 rad of the sector centre -2 pi s / 10
+      const double d = std::remainder(phi[2 * i + 1] + 2 * M_PI * s.sector / 10.0, 2 * M_PI);
+      CHECK(std::abs(d) < std::atan(1.3 * std::atan(M_PI / 10)) + 1e-4);
+      CHECK((psec[i] == -1 || psec[i] == s.sector));
+      if (psec[i] >= 0) sectors_of_particle[pids[i]].insert(psec[i]);
+      if (pids[i] == 0) CHECK(psec[i] == -1);
+    }
+  }
+  CHECK(times_seen.size() == ph.size());  // every hit is in at least one extended sector
+  CHECK(total > static_cast<int64_t>(ph.size()));  // wedges overlap
+  for (const auto& [pid, secs] : sectors_of_particle) CHECK(secs.size() <= 2);  // >= 50% in a core: at most 2 ties
+
+  opt.n_sectors = 1;
+  const auto whole = make_samples(ph, opt);
+  REQUIRE(whole.size() == 1);
+  CHECK(whole[0].num_hits() == static_cast<int64_t>(ph.size()));
+}
+
+TEST_CASE("full-event feature build timing (printed)") {
+  REQUIRE_SHARED_DATA(dir);
+  const Detector det = read_detectors(dir + "/detectors.csv");
+  const auto t0 = std::chrono::steady_clock::now();
+  const Event ev = read_event(dir + "/event000001001");
+  const auto samples = build_samples(ev, det, FeatureOptions{});
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  REQUIRE(samples.size() == 1);
+  MESSAGE("event000001001 (no cells, no truth): " << samples[0].num_hits() << " pixel hits, "
+                                                  << samples[0].knn_edges.size(1) << " kNN edges, "
+                                                  << samples[0].point_pairs.size(1) << " pairs in " << ms << " ms");
+  CHECK(samples[0].num_hits() > 30000);
+  CHECK(samples[0].point_pairs.size(1) == 0);  // no truth: no particles, no pairs
+}
