@@ -113,6 +113,15 @@ engine::Tensor hept_point_pairs(const std::vector<float>& points, const std::vec
   check_points(points, "hept_point_pairs");
   const size_t n = points.size() / 2;
   if (particle_id.size() != n) throw std::invalid_argument("hept_point_pairs: particle_id length differs from points");
+  // Points grouped by particle (p != 0).
+  std::vector<int32_t> order;
+  for (size_t i = 0; i < n; ++i) {
+    if (particle_id[i] != 0) order.push_back(static_cast<int32_t>(i));
+  }
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return particle_id[a] < particle_id[b]; });
+  bool any_group = false;
+  for (size_t a = 1; a < order.size() && !any_group; ++a) any_group = particle_id[order[a]] == particle_id[order[a - 1]];
+  if (!any_group) return engine::empty({2, 0}, engine::DType::I64);
   // Symmetric neighbour lists (to_undirected of the radius graph).
   auto directed = radius_neighbors(points, r, max_neighbors);
   std::vector<std::vector<int32_t>> adj(n);
@@ -122,12 +131,6 @@ engine::Tensor hept_point_pairs(const std::vector<float>& points, const std::vec
       adj[static_cast<size_t>(j)].push_back(static_cast<int32_t>(i));
     }
   }
-  // Points grouped by particle (p != 0).
-  std::vector<int32_t> order;
-  for (size_t i = 0; i < n; ++i) {
-    if (particle_id[i] != 0) order.push_back(static_cast<int32_t>(i));
-  }
-  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return particle_id[a] < particle_id[b]; });
   std::vector<uint64_t> keys;
   std::vector<uint32_t> mark(n, UINT32_MAX);  // mark[j] == group id when j is already in N_p
   std::vector<int32_t> np;
