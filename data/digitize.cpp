@@ -22,11 +22,12 @@ double charge_spread(const Module& m, const DigitizeConfig& cfg) {
   return m.pitch_v < 5 ? cfg.spread_short_strip : cfg.spread_long_strip;
 }
 
-// Lorentz drift per unit drift length, in local (u, v): tan(angle) * (w x B_hat) for the field's component across w.
+// Lorentz drift per unit drift length, in local (u, v): tan(angle) * (B_hat x w) for the field's component across
+// w (the sign that reproduces the real pixel-barrel cluster widths, where the drift adds to the turbine tilt).
 std::array<double, 2> lorentz_shift(const Module& m, double bz, double lorentz_tan) {
   if (bz == 0) return {0, 0};
   const double bu = m.rot[2][0], bv = m.rot[2][1];  // local components of z_hat
-  return {-bv * lorentz_tan, bu * lorentz_tan};     // w_hat x (bu, bv, bw) = (-bv, bu, 0)
+  return {bv * lorentz_tan, -bu * lorentz_tan};     // (bu, bv, bw) x w_hat = (bv, -bu, 0)
 }
 
 void deposit(std::vector<Cell>& cells, int32_t c0, int32_t c1, double q) {

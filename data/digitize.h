@@ -12,7 +12,7 @@
 namespace data::sim {
 
 struct DigitizeConfig {
-  double lorentz_tan = 0.2;      // tan of the Lorentz angle (barrel, field across the sensor)
+  double lorentz_tan = 0.1;      // tan of the Lorentz angle (barrel, field across the sensor)
   double spread_pixel = 0.003;   // Gaussian charge spread (mm) per technology (tuned to the real cluster sizes)
   double spread_short_strip = 0.015;
   double spread_long_strip = 0.06;

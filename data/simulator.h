@@ -20,12 +20,12 @@ struct SimConfig {
   bool pixel_only = false;         // only volumes 7, 8, 9
   double bz = 2.0;                 // solenoid field (T)
   double sigma_z = 55, sigma_xy = 0.0125;  // luminous region (mm)
-  double tracks_per_collision = 28;  // mean charged primaries (pT > 0.1 GeV, |eta| < eta_max) per collision
+  double tracks_per_collision = 32;  // mean charged primaries (pT > 0.1 GeV, |eta| < eta_max) per collision
   double multiplicity_k = 1.5;     // negative-binomial shape of that multiplicity
   double eta_max = 4.0;
   double min_pt = 0.1;             // particles below this are not generated
   double noise_fraction = 0.18;    // noise hits / all hits
-  double max_turns = 1.0;          // loopers are followed for this many turns in the transverse plane
+  double max_turns = 0.5;          // loopers are followed for this many turns in the transverse plane
   double material_scale = 1.0;     // multiplies the silicon thickness for multiple scattering and energy loss
   bool energy_loss = true;
   double secondary_rate = 0.012;   // probability of a material interaction per module crossing

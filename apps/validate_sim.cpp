@@ -1,0 +1,221 @@
+// validate_sim: compares one simulated event with the real TrackML events and writes the report
+// docs/simulation-validation.md plus the plot docs/simulation-validation.svg.
+//   validate_sim [--real DIR] [--detector detectors.csv] [--docs DIR] [--seed S] [--mu 200]
+// Real references: event000001001 (full hits-only event: hits per layer, particle spectra, nhits) and
+// event000000001 (truth + cells: cluster sizes per volume).
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "data/detector.h"
+#include "data/simulator.h"
+#include "data/trackml_io.h"
+
+namespace {
+
+using LayerKey = std::pair<int32_t, int32_t>;
+
+std::map<LayerKey, int> hits_per_layer(const data::Hits& h) {
+  std::map<LayerKey, int> out;
+  for (size_t i = 0; i < h.size(); ++i) ++out[{h.volume_id[i], h.layer_id[i]}];
+  return out;
+}
+
+double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, size_t(q * double(v.size())))];
+}
+
+struct Spectra {
+  std::vector<double> pt, abs_eta;
+  std::vector<int> nhits;  // histogram 0..25 (last bin = overflow)
+};
+
+Spectra spectra(const data::Particles& p) {
+  Spectra s;
+  s.nhits.assign(26, 0);
+  for (size_t i = 0; i < p.size(); ++i) {
+    const double pt = std::hypot(p.px[i], p.py[i]);
+    s.pt.push_back(pt);
+    s.abs_eta.push_back(std::abs(std::asinh(p.pz[i] / std::max(pt, 1e-9))));
+    ++s.nhits[std::min(p.nhits[i], 25)];
+  }
+  return s;
+}
+
+// Mean cluster size along u and v per volume, over the hits of particles (noise excluded).
+std::map<int32_t, std::pair<double, double>> cluster_sizes(const data::Event& ev) {
+  std::unordered_map<int64_t, size_t> row;
+  for (size_t i = 0; i < ev.hits.size(); ++i) row[ev.hits.hit_id[i]] = i;
+  struct Range {
+    int32_t u0 = 1 << 30, u1 = -1, v0 = 1 << 30, v1 = -1;
+  };
+  std::unordered_map<int64_t, Range> ranges;
+  for (size_t c = 0; c < ev.cells.size(); ++c) {
+    Range& r = ranges[ev.cells.hit_id[c]];
+    r.u0 = std::min(r.u0, ev.cells.ch0[c]);
+    r.u1 = std::max(r.u1, ev.cells.ch0[c]);
+    r.v0 = std::min(r.v0, ev.cells.ch1[c]);
+    r.v1 = std::max(r.v1, ev.cells.ch1[c]);
+  }
+  std::map<int32_t, std::array<double, 3>> acc;
+  for (const auto& [hit_id, r] : ranges) {
+    const size_t i = row.at(hit_id);
+    if (ev.truth.particle_id[i] == 0) continue;
+    auto& a = acc[ev.hits.volume_id[i]];
+    a[0] += r.u1 - r.u0 + 1;
+    a[1] += r.v1 - r.v0 + 1;
+    a[2] += 1;
+  }
+  std::map<int32_t, std::pair<double, double>> out;
+  for (const auto& [v, a] : acc) out[v] = {a[0] / a[2], a[1] / a[2]};
+  return out;
+}
+
+int noise_hits(const data::Event& ev) {
+  return int(std::count(ev.truth.particle_id.begin(), ev.truth.particle_id.end(), 0));
+}
+
+// Hits per layer, real vs simulated, as grouped bars.
+std::string svg_plot(const std::map<LayerKey, int>& real, const std::map<LayerKey, int>& sim, const Spectra& rs,
+                     const Spectra& ss) {
+  const int W = 960, H = 620, x0 = 60, w = W - 80;
+  std::string s = fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" "
+      "font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n",
+      W, H);
+  auto panel = [&](int top, int height, const std::string& title, const std::vector<std::string>& labels,
+                   const std::vector<double>& a, const std::vector<double>& b) {
+    const double vmax = std::max(*std::max_element(a.begin(), a.end()), *std::max_element(b.begin(), b.end()));
+    const double bw = double(w) / double(labels.size());
+    s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"13\">{}</text>\n", x0, top - 8, title);
+    s += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n", x0, top + height,
+                     x0 + w, top + height);
+    for (int t = 0; t <= 4; ++t) {
+      const double y = top + height - height * t / 4.0;
+      s += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{:.0f}</text>\n", x0 - 4, y + 4,
+                       vmax * t / 4);
+      s += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#ddd\"/>\n", x0, y, x0 + w, y);
+    }
+    for (size_t i = 0; i < labels.size(); ++i) {
+      const double x = x0 + bw * double(i);
+      for (int k = 0; k < 2; ++k) {
+        const double v = k == 0 ? a[i] : b[i], hh = height * v / vmax;
+        s += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"/>\n",
+                         x + bw * (0.1 + 0.4 * k), top + height - hh, bw * 0.4, hh, k == 0 ? "#4477aa" : "#ee6677");
+      }
+      s += fmt::format("<text x=\"{:.1f}\" y=\"{}\" font-size=\"8\" text-anchor=\"end\" transform=\"rotate(-60 "
+                       "{:.1f} {})\">{}</text>\n",
+                       x + bw / 2, top + height + 10, x + bw / 2, top + height + 10, labels[i]);
+    }
+  };
+  std::vector<std::string> labels;
+  std::vector<double> a, b;
+  for (const auto& [k, n] : real) {
+    labels.push_back(fmt::format("{}/{}", k.first, k.second));
+    a.push_back(n);
+    b.push_back(sim.count(k) ? sim.at(k) : 0);
+  }
+  panel(40, 220, "Hits per volume/layer: real event 1001 (blue) vs simulated (red)", labels, a, b);
+  labels.clear();
+  a.clear();
+  b.clear();
+  for (int n = 0; n <= 25; ++n) {
+    labels.push_back(n == 25 ? "25+" : std::to_string(n));
+    a.push_back(rs.nhits[n] / double(rs.pt.size()));
+    b.push_back(ss.nhits[n] / double(ss.pt.size()));
+  }
+  panel(340, 220, "Hits per particle (fraction of particles): real event 1001 (blue) vs simulated (red)", labels, a,
+        b);
+  // The second panel's axis labels print fractions x1 scaled; overwrite by a note.
+  s += fmt::format("<text x=\"{}\" y=\"{}\">(y axis of the lower panel: fraction of particles)</text>\n", x0, H - 8);
+  s += "</svg>\n";
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Compare a simulated TrackML event with the real ones and write docs/simulation-validation.md"};
+  std::string real_dir = "../shared/data/trackml", detector_path, docs = "docs";
+  data::sim::SimConfig cfg;
+  app.add_option("--real", real_dir, "folder with the real TrackML files");
+  app.add_option("--detector", detector_path, "detectors.csv (default: <real>/detectors.csv, else built-in)");
+  app.add_option("--docs", docs, "output folder for the report and the plot");
+  app.add_option("--seed", cfg.seed, "simulation seed");
+  app.add_option("--mu", cfg.mu, "pile-up");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (detector_path.empty() && std::filesystem::exists(real_dir + "/detectors.csv")) {
+      detector_path = real_dir + "/detectors.csv";
+    }
+    const data::Detector loaded = detector_path.empty() ? data::Detector{} : data::read_detectors(detector_path);
+    const data::Detector& det = detector_path.empty() ? data::builtin_detector() : loaded;
+    const data::sim::Simulator simulator(det, cfg);
+    const data::Event sim = simulator.simulate(1000);
+    const data::Event full = data::read_event(real_dir + "/event000001001");
+    const data::Event cells = data::read_event(real_dir + "/event000000001");
+
+    const auto real_layers = hits_per_layer(full.hits), sim_layers = hits_per_layer(sim.hits);
+    const Spectra rs = spectra(full.particles), ss = spectra(sim.particles);
+    const auto real_cl = cluster_sizes(cells), sim_cl = cluster_sizes(sim);
+
+    std::string md = "# Simulation validation\n\n";
+    md += fmt::format(
+        "Generated by `build/apps/validate_sim` (seed {}, mu {}, geometry: {}). Real references: "
+        "`event000001001` (complete event, hits + particles) and `event000000001` (sub-sampled, with truth and "
+        "cells).\n\n![hits per layer and hits per particle](simulation-validation.svg)\n\n",
+        cfg.seed, cfg.mu, detector_path.empty() ? "built-in" : "detectors.csv");
+    const int sim_noise = noise_hits(sim);
+    md += "## Totals\n\n| quantity | real 1001 | simulated |\n|---|---|---|\n";
+    md += fmt::format("| hits | {} | {} |\n", full.hits.size(), sim.hits.size());
+    int real_particle_hits = 0;
+    for (int n : full.particles.nhits) real_particle_hits += n;
+    md += fmt::format("| noise fraction | {:.3f} | {:.3f} |\n",
+                      1.0 - double(real_particle_hits) / double(full.hits.size()),
+                      double(sim_noise) / double(sim.hits.size()));
+    md += fmt::format("| particles | {} | {} |\n", full.particles.size(), sim.particles.size());
+    md += fmt::format("| particles with nhits = 0 | {:.3f} | {:.3f} |\n", rs.nhits[0] / double(rs.pt.size()),
+                      ss.nhits[0] / double(ss.pt.size()));
+    for (double q : {0.1, 0.5, 0.9, 0.99}) {
+      md += fmt::format("| pT quantile {:.2f} (GeV) | {:.3f} | {:.3f} |\n", q, quantile(rs.pt, q), quantile(ss.pt, q));
+    }
+    for (double q : {0.25, 0.5, 0.75}) {
+      md += fmt::format("| abs(eta) quantile {:.2f} | {:.2f} | {:.2f} |\n", q, quantile(rs.abs_eta, q),
+                        quantile(ss.abs_eta, q));
+    }
+    md += "\n## Hits per volume/layer\n\n| volume/layer | real 1001 | simulated | sim/real |\n|---|---|---|---|\n";
+    for (const auto& [k, n] : real_layers) {
+      const int m = sim_layers.count(k) ? sim_layers.at(k) : 0;
+      md += fmt::format("| {}/{} | {} | {} | {:.2f} |\n", k.first, k.second, n, m, double(m) / n);
+    }
+    md += "\n## Hits per particle (fraction of particles)\n\n| nhits | real 1001 | simulated |\n|---|---|---|\n";
+    for (int n = 0; n <= 25; ++n) {
+      md += fmt::format("| {}{} | {:.3f} | {:.3f} |\n", n, n == 25 ? "+" : "", rs.nhits[n] / double(rs.pt.size()),
+                        ss.nhits[n] / double(ss.pt.size()));
+    }
+    md += "\n## Mean cluster size (cells along u x v) per volume, particle hits\n\n"
+          "| volume | real event 1 (u) | simulated (u) | real (v) | simulated (v) |\n|---|---|---|---|---|\n";
+    for (const auto& [v, r] : real_cl) {
+      const auto s = sim_cl.count(v) ? sim_cl.at(v) : std::pair<double, double>{0, 0};
+      md += fmt::format("| {} | {:.2f} | {:.2f} | {:.2f} | {:.2f} |\n", v, r.first, s.first, r.second, s.second);
+    }
+    std::filesystem::create_directories(docs);
+    std::ofstream(docs + "/simulation-validation.md") << md;
+    std::ofstream(docs + "/simulation-validation.svg") << svg_plot(real_layers, sim_layers, rs, ss);
+    fmt::print("{}", md);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "validate_sim: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
