@@ -6,6 +6,7 @@
 #include "engine/backend/cpu/index.h"
 #include "engine/backend/cpu/linalg.h"
 #include "engine/backend/cpu/norm.h"
+#include "engine/backend/cpu/optim.h"
 #include "engine/backend/cpu/random.h"
 #include "engine/backend/cpu/reduce.h"
 #include "engine/backend/cpu/sort.h"

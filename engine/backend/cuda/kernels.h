@@ -5,6 +5,7 @@
 #include "engine/backend/cuda/index.h"
 #include "engine/backend/cuda/linalg.h"
 #include "engine/backend/cuda/norm.h"
+#include "engine/backend/cuda/optim.h"
 #include "engine/backend/cuda/random.h"
 #include "engine/backend/cuda/reduce.h"
 #include "engine/backend/cuda/sort.h"
