@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <string>
 
+#include <unistd.h>
+
 namespace testdata {
 
 // The TrackML sample folder, or "" when the shared data is absent (tests then skip with a MESSAGE).
