@@ -1,6 +1,7 @@
 // Shared CUDA helpers for every kernel family: checked CUDA/cuBLAS calls with file:line, a launch check after every
 // kernel, launch geometry, and StridedIndexer, which turns a linear element index into per-operand element offsets
-// for up to 16 dims (so kernels accept views exactly like the CPU kernels do).
+// for up to 16 dims (so kernels accept views exactly like the CPU kernels do). Also included by the host-only
+// backend services (engine/backend/cuda/*.cpp, compiled by g++), so everything outside kernels is plain C++.
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -24,8 +25,8 @@
   do {                                                                                                       \
     cublasStatus_t st_ = (expr);                                                                             \
     if (st_ != CUBLAS_STATUS_SUCCESS)                                                                        \
-      throw ::engine::EngineError(fmt::format("cuBLAS error {} at {}:{} in {}", static_cast<int>(st_), __FILE__, \
-                                              __LINE__, #expr));                                             \
+      throw ::engine::EngineError(fmt::format("cuBLAS error {} ({}) at {}:{} in {}", static_cast<int>(st_),  \
+                                              cublasGetStatusString(st_), __FILE__, __LINE__, #expr));       \
   } while (0)
 
 // After every kernel launch: catches bad launch configurations immediately (asynchronous faults surface later).
@@ -58,15 +59,25 @@ struct StridedIndexer {
   }
 };
 
-// Builds an indexer from `shape` and each operand's strides at that shape (same rank as shape).
+// Builds an indexer from `shape` and each operand's strides at that shape (same rank as shape). Size-1 dims are
+// dropped and dims that are contiguous with each other in every operand are merged; this keeps the mapping from a
+// row-major linear index to offsets unchanged and makes the per-element division loop as short as possible.
 template <int N>
 StridedIndexer<N> make_indexer(const Shape& shape, const std::array<Strides, N>& strides) {
   StridedIndexer<N> ix;
-  ix.rank = static_cast<int>(shape.size());
-  ENGINE_CHECK(ix.rank <= 16, "cuda", "rank {} exceeds 16", ix.rank);
-  for (int d = 0; d < ix.rank; ++d) {
-    ix.sizes[d] = shape[d];
-    for (int k = 0; k < N; ++k) ix.strides[k][d] = strides[k][d];
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    bool merge = ix.rank > 0;
+    for (int k = 0; k < N && merge; ++k) merge = ix.strides[k][ix.rank - 1] == strides[k][d] * shape[d];
+    if (merge) {
+      ix.sizes[ix.rank - 1] *= shape[d];
+      for (int k = 0; k < N; ++k) ix.strides[k][ix.rank - 1] = strides[k][d];
+      continue;
+    }
+    ENGINE_CHECK(ix.rank < 16, "cuda", "shape {} has more than 16 non-mergeable dims", shape_str(shape));
+    ix.sizes[ix.rank] = shape[d];
+    for (int k = 0; k < N; ++k) ix.strides[k][ix.rank] = strides[k][d];
+    ix.rank++;
   }
   return ix;
 }

@@ -1,4 +1,4 @@
-// CUDA matrix products (Eigen GEMM).
+// CUDA matrix products (cuBLAS strided-batched GEMM on the engine stream).
 #pragma once
 #include "engine/tensor.h"
 
