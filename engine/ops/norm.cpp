@@ -1,21 +1,26 @@
-// Fused LayerNorm and RMSNorm: one forward kernel saving per-row mean/rstd, one backward kernel for the input
-// gradient; weight and bias gradients are row sums of gy * xhat and gy (deterministic reductions).
+// Fused LayerNorm and RMSNorm as single autograd nodes: one forward kernel saving per-row mean/rstd, one backward
+// kernel producing the input, weight and bias gradients together (deterministic column sums).
 #include "engine/ops/norm.h"
 
 #include "engine/autograd.h"
 #include "engine/backend/dispatch.h"
-#include "engine/ops/elementwise.h"
-#include "engine/ops/reduce.h"
 
 namespace engine {
 
 namespace {
 
+// True when D is the product of some number of trailing dims of `shape` (the rows then never straddle a dim).
+bool trailing_block(const Shape& shape, int64_t D) {
+  int64_t p = 1;
+  for (auto it = shape.rbegin(); it != shape.rend() && p < D; ++it) p *= *it;
+  return p == D;
+}
+
 Tensor fused_norm(const char* op, const Tensor& x, int64_t D, const Tensor& weight, const Tensor& bias, double eps,
                   bool center) {
   check_defined(op, x, "x");
   ENGINE_CHECK(is_floating(x.dtype()), op, "expects a floating tensor, got {}", dtype_name(x.dtype()));
-  ENGINE_CHECK(D > 0 && x.dim() >= 1 && x.numel() % D == 0 && x.size(-1) <= D, op,
+  ENGINE_CHECK(D > 0 && x.dim() >= 1 && trailing_block(x.shape(), D), op,
                "x of shape {} cannot be normalised over its last {} elements", shape_str(x.shape()), D);
   for (const Tensor* p : {&weight, &bias}) {
     if (!p->defined()) continue;
@@ -25,39 +30,39 @@ Tensor fused_norm(const char* op, const Tensor& x, int64_t D, const Tensor& weig
     check_same_dtype(op, x, *p);
   }
   const int64_t M = x.numel() / D;
-  Tensor rows = x.detach().reshape({M, D});  // [M, D]
+  Tensor rows = x.detach().reshape({M, D}).contiguous();  // [M, D]
   Tensor w = weight.defined() ? weight.detach().contiguous() : Tensor();
   Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
-  Tensor y = empty({M, D}, x.options());
+  Tensor y = empty({M, D}, x.options());                                   // [M, D]
   Tensor mean = empty({M}, x.options()), rstd = empty({M}, x.options());  // [M]
   ENGINE_DISPATCH(x.device(), norm_forward_rows, rows, w, b, eps, center, y, mean, rstd);
   Tensor out = y.view(x.shape());
-  return record(op, {x, weight, bias}, out, [rows, w, mean, rstd, center, x, weight, bias, D](const Tensors& g) {
-    Tensor gy = g[0].reshape({-1, D}).contiguous();
-    Tensor gx;
-    if (x.requires_grad()) {
-      gx = empty(rows.shape(), rows.options());
-      ENGINE_DISPATCH(rows.device(), norm_backward_rows, rows, w, mean, rstd, gy, center, gx);
-      gx = gx.view(x.shape());
-    }
-    Tensor gw, gb;
-    if (weight.defined() && weight.requires_grad()) {
-      Tensor xhat = mul(sub(rows, mean.unsqueeze(1)), rstd.unsqueeze(1));
-      gw = sum(mul(gy, xhat), {0}).reshape(weight.shape());
-    }
-    if (bias.defined() && bias.requires_grad()) gb = sum(gy, {0}).reshape(bias.shape());
-    return Tensors{gx, gw, gb};
+  return record(op, {x, weight, bias}, out, [rows, w, mean, rstd, center, x, weight, bias](const Tensors& g) {
+    Tensor gy = g[0].reshape(rows.shape()).contiguous();  // [M, D]
+    auto wanted = [](const Tensor& t, const Shape& s) {
+      return t.defined() && t.requires_grad() ? empty(s, t.options()) : Tensor();
+    };
+    Tensor gx = wanted(x, rows.shape());                                                  // [M, D]
+    Tensor gw = wanted(weight, {rows.shape()[1]}), gb = wanted(bias, {rows.shape()[1]});  // [D]
+    ENGINE_DISPATCH(rows.device(), norm_backward_rows, rows, w, mean, rstd, gy, center, gx, gw, gb);
+    auto shaped = [](const Tensor& grad, const Tensor& like) {
+      return grad.defined() ? grad.view(like.shape()) : grad;
+    };
+    return Tensors{shaped(gx, x), shaped(gw, weight), shaped(gb, bias)};
   });
 }
 
 }  // namespace
 
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  check_defined("layer_norm", x, "x");
   check_defined("layer_norm", weight, "weight");
   ENGINE_CHECK(x.dim() >= weight.dim() &&
                    Shape(x.shape().end() - weight.dim(), x.shape().end()) == weight.shape(),
                "layer_norm", "weight {} does not match the trailing dims of x {}", shape_str(weight.shape()),
                shape_str(x.shape()));
+  ENGINE_CHECK(!bias.defined() || bias.shape() == weight.shape(), "layer_norm", "bias {} does not match weight {}",
+               shape_str(bias.shape()), shape_str(weight.shape()));
   return fused_norm("layer_norm", x, weight.numel(), weight, bias, eps, true);
 }
 

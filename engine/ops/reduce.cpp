@@ -23,7 +23,8 @@ std::vector<int64_t> normalize_dims(const std::vector<int64_t>& dims, int64_t ra
   }
   for (int64_t d : dims) out.push_back(wrap_dim(d, rank, op));
   std::sort(out.begin(), out.end());
-  ENGINE_CHECK(std::adjacent_find(out.begin(), out.end()) == out.end(), op, "repeated dim in [{}]", fmt::join(dims, ", "));
+  ENGINE_CHECK(std::adjacent_find(out.begin(), out.end()) == out.end(), op, "repeated dim in [{}]",
+               fmt::join(dims, ", "));
   if (rank == 0) out.clear();
   return out;
 }

@@ -5,13 +5,16 @@
 
 namespace engine::cpu {
 
-// y = (x - mean) * rstd * weight + bias per row; weight/bias may be undefined. mean, rstd: [M] (float64 for f64 x,
-// else float32), saved for backward.
+// y = (x - mean) * rstd * weight + bias per row; weight/bias may be undefined. mean, rstd: [M] of x's dtype, saved
+// for backward.
 void norm_forward_rows(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, bool center,
                        const Tensor& y, const Tensor& mean, const Tensor& rstd);
-// gx for gy, with xhat = (x - mean) * rstd and gh = gy * weight:
-// gx = rstd * (gh - [center] mean(gh) - xhat * mean(gh * xhat)).
+// One fused backward pass, with xhat = (x - mean) * rstd and gh = gy * weight:
+//   gx = rstd * (gh - [center] mean(gh) - xhat * mean(gh * xhat))   [M, D]
+//   gweight = sum over rows of gy * xhat, gbias = sum over rows of gy  [D]
+// Any of gx, gweight, gbias may be undefined (not wanted). Column sums are deterministic (fixed row blocks added in
+// block order, independent of the thread count).
 void norm_backward_rows(const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd,
-                        const Tensor& gy, bool center, const Tensor& gx);
+                        const Tensor& gy, bool center, const Tensor& gx, const Tensor& gweight, const Tensor& gbias);
 
 }  // namespace engine::cpu

@@ -1,9 +1,12 @@
-// CPU reductions and row kernels. Sums read the input as [A, R, B] and add in a fixed order (double accumulators for
-// float32), so results do not depend on the thread count; row kernels run one row per task.
+// CPU reductions and row kernels. Sums read the input as [A, R, B] and add in a fixed order over fixed tiles (double
+// accumulators for float32), so results do not depend on the thread count; row kernels run one row per task.
 #include "engine/backend/cpu/reduce.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
 #include "engine/backend/cpu/elementwise.h"
 #include "engine/backend/cpu/loops.h"
@@ -15,36 +18,59 @@ namespace {
 
 template <class T> using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
 
-// out[a, b] = sum_r x[a, r, b] for a dense x.
+// Work split of the [A, R, B] sum. Tasks are fixed tiles of (a, rows r0..r1, columns b0..b0+n) that depend only on
+// the shape, never on the thread count; each tile adds its rows in order, and tiles of one output combine in order.
+constexpr int64_t kSumCols = 1024;        // columns per tile when B > 1
+constexpr int64_t kSumTileElems = 32768;  // elements per tile (rows per tile = this / columns)
+
+// acc[0..n) = sum over rows r0..r1 of x[a, r, b0..b0+n). For B == 1 eight lanes are combined in a fixed tree.
 template <class T>
-void sum_arb(const T* x, T* out, int64_t A, int64_t R, int64_t B) {
+void sum_tile(const T* x, int64_t R, int64_t B, int64_t a, int64_t r0, int64_t r1, int64_t b0, int64_t n,
+              Acc<T>* acc) {
   if (B == 1) {
-    parallel_for(0, A, std::max<int64_t>(1, 16384 / std::max<int64_t>(R, 1)), [&](int64_t a0, int64_t a1) {
-      for (int64_t a = a0; a < a1; ++a) {
-        const T* row = x + a * R;
-        Acc<T> acc[8] = {};
-        int64_t r = 0;
-        for (; r + 8 <= R; r += 8)
-          for (int k = 0; k < 8; ++k) acc[k] += row[r + k];
-        for (; r < R; ++r) acc[0] += row[r];
-        out[a] = static_cast<T>(((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])));
-      }
-    });
+    const T* row = x + a * R;
+    Acc<T> lane[8] = {};
+    int64_t r = r0;
+    for (; r + 8 <= r1; r += 8)
+      for (int k = 0; k < 8; ++k) lane[k] += row[r + k];
+    for (; r < r1; ++r) lane[0] += row[r];
+    acc[0] = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
     return;
   }
-  // Parallel over (a, b-chunk) tiles; each tile accumulates rows r in order.
-  const int64_t chunk = 1024;
-  const int64_t nb = (B + chunk - 1) / chunk;
-  parallel_for(0, A * nb, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<Acc<T>> acc(chunk);
+  std::fill(acc, acc + n, Acc<T>(0));
+  for (int64_t r = r0; r < r1; ++r) {
+    const T* row = x + (a * R + r) * B + b0;
+    for (int64_t i = 0; i < n; ++i) acc[i] += row[i];
+  }
+}
+
+// out[a, b] = sum_r x[a, r, b] for a dense x. Long reductions are split into row chunks whose partial sums
+// (partial: [A, nr, B]) are added in chunk order.
+template <class T>
+void sum_arb(const T* x, T* out, int64_t A, int64_t R, int64_t B) {
+  const int64_t cols = std::min(B, kSumCols), nb = (B + cols - 1) / cols;
+  const int64_t rows_per_tile = std::max<int64_t>(1, kSumTileElems / cols);
+  const int64_t nr = (R + rows_per_tile - 1) / rows_per_tile;
+  std::vector<Acc<T>> partial(nr > 1 ? A * nr * B : 0);
+  parallel_for(0, A * nr * nb, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<Acc<T>> acc(cols);
     for (int64_t t = t0; t < t1; ++t) {
-      int64_t a = t / nb, b0 = (t % nb) * chunk, n = std::min(chunk, B - b0);
-      std::fill(acc.begin(), acc.begin() + n, Acc<T>(0));
-      for (int64_t r = 0; r < R; ++r) {
-        const T* row = x + (a * R + r) * B + b0;
-        for (int64_t i = 0; i < n; ++i) acc[i] += row[i];
+      const int64_t a = t / (nr * nb), rc = t / nb % nr, b0 = t % nb * cols, n = std::min(cols, B - b0);
+      const int64_t r0 = rc * rows_per_tile, r1 = std::min(R, r0 + rows_per_tile);
+      sum_tile(x, R, B, a, r0, r1, b0, n, acc.data());
+      for (int64_t i = 0; i < n; ++i) {
+        if (nr == 1) out[a * B + b0 + i] = static_cast<T>(acc[i]);
+        else partial[(a * nr + rc) * B + b0 + i] = acc[i];
       }
-      for (int64_t i = 0; i < n; ++i) out[a * B + b0 + i] = static_cast<T>(acc[i]);
+    }
+  });
+  if (nr == 1) return;
+  parallel_for(0, A * B, 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t a = i / B, b = i % B;
+      Acc<T> total = 0;
+      for (int64_t rc = 0; rc < nr; ++rc) total += partial[(a * nr + rc) * B + b];
+      out[i] = static_cast<T>(total);
     }
   });
 }
