@@ -1,6 +1,6 @@
 // CUDA reductions (see engine/backend/cuda/reduce.h). Sums read the input as [A, R, B] (engine/ops/reduce_layout.h)
-// and reduce in a fixed order: one block per output with a shared-memory tree when B == 1, one thread per output
-// looping over R otherwise. Row kernels (arg-extreme, softmax) use one block per row; scans use one thread per row.
+// and reduce in a fixed order: one block per row chunk with a shared-memory tree when B == 1, one thread per
+// column and row chunk otherwise, then the chunk partials the same way (no atomics).
 // Accumulators match the CPU (double for floating types, int64 for integers).
 #include <cmath>
 #include <type_traits>
@@ -35,25 +35,56 @@ void dispatch_real(DType t, F&& f) {
   else f(TypeTag<float>{});
 }
 
-template <class T>
-__global__ void sum_rows_kernel(const T* x, T* out, int64_t A, int64_t R) {
-  __shared__ Acc<T> shared[kRowThreads];
-  for (int64_t a = blockIdx.x; a < A; a += gridDim.x) {
-    Acc<T> acc = 0;
-    for (int64_t r = threadIdx.x; r < R; r += kRowThreads) acc += x[a * R + r];
+constexpr int64_t kRowChunk = 65536;  // elements of one row summed by one block (B == 1)
+constexpr int64_t kColChunk = 512;    // rows summed by one thread (B > 1)
+
+// out[a * nr + c] = sum of x[a, r] over the c-th chunk of kRowChunk elements of row a; one block per (a, c).
+template <class In, class Out>
+__global__ void sum_rows_kernel(const In* x, Out* out, int64_t A, int64_t R, int64_t nr) {
+  __shared__ Acc<In> shared[kRowThreads];
+  for (int64_t t = blockIdx.x; t < A * nr; t += gridDim.x) {
+    const int64_t a = t / nr, r0 = t % nr * kRowChunk, r1 = r0 + kRowChunk < R ? r0 + kRowChunk : R;
+    Acc<In> acc = 0;
+    for (int64_t r = r0 + threadIdx.x; r < r1; r += kRowThreads) acc += x[a * R + r];
     acc = block_reduce(acc, SumOp{}, shared);
-    if (threadIdx.x == 0) out[a] = static_cast<T>(acc);
+    if (threadIdx.x == 0) out[t] = static_cast<Out>(acc);
   }
 }
 
-template <class T>
-__global__ void sum_columns_kernel(const T* x, T* out, int64_t A, int64_t R, int64_t B) {
-  CUDA_KERNEL_LOOP(i, A * B) {
-    const int64_t a = i / B, b = i % B;
-    Acc<T> acc = 0;
-    for (int64_t r = 0; r < R; ++r) acc += x[(a * R + r) * B + b];
-    out[i] = static_cast<T>(acc);
+// out[(a * nr + c) * B + b] = sum of x[a, r, b] over the c-th chunk of kColChunk rows; one thread per output.
+template <class In, class Out>
+__global__ void sum_columns_kernel(const In* x, Out* out, int64_t A, int64_t R, int64_t B, int64_t nr) {
+  CUDA_KERNEL_LOOP(i, A * nr * B) {
+    const int64_t a = i / (nr * B), c = i / B % nr, b = i % B;
+    const int64_t r0 = c * kColChunk, r1 = r0 + kColChunk < R ? r0 + kColChunk : R;
+    Acc<In> acc = 0;
+    for (int64_t r = r0; r < r1; ++r) acc += x[(a * R + r) * B + b];
+    out[i] = static_cast<Out>(acc);
   }
+}
+
+// out[a, b] = sum_r x[a, r, b] (dense x). A reduction longer than one chunk first writes per-chunk partial sums
+// ([A, nr, B] in the accumulator type) and then sums those the same way, so the order is fixed by the shape.
+template <class In, class Out>
+void sum_arb(const In* x, Out* out, int64_t A, int64_t R, int64_t B, Device device) {
+  const int64_t nr = (R + (B == 1 ? kRowChunk : kColChunk) - 1) / (B == 1 ? kRowChunk : kColChunk);
+  Tensor partial;  // [A, nr, B] partial sums, only when a row needs more than one chunk
+  Acc<In>* dst = nullptr;
+  if (nr > 1) {
+    partial = empty({A, nr, B}, TensorOptions(dtype_of<Acc<In>>(), device));
+    dst = partial.data<Acc<In>>();
+  }
+  auto launch = [&](auto* target) {
+    if (B == 1) {
+      sum_rows_kernel<<<row_blocks(A * nr), kRowThreads, 0, current_stream()>>>(x, target, A, R, nr);
+    } else {
+      sum_columns_kernel<<<blocks_for(A * nr * B), kThreads, 0, current_stream()>>>(x, target, A, R, B, nr);
+    }
+    CUDA_LAUNCH_CHECK();
+  };
+  if (nr == 1) return launch(out);
+  launch(dst);
+  sum_arb<Acc<In>, Out>(dst, out, A, nr, B, device);
 }
 
 template <class T>
@@ -177,13 +208,7 @@ void sum(const Tensor& x, const std::vector<int64_t>& dims, const Tensor& out) {
   ReduceLayout l = reduce_layout(x, dims);
   dispatch_any(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (l.B == 1) {
-      sum_rows_kernel<T><<<row_blocks(l.A), kRowThreads, 0, current_stream()>>>(l.x.data<T>(), out.data<T>(), l.A, l.R);
-    } else {
-      sum_columns_kernel<T><<<blocks_for(l.A * l.B), kThreads, 0, current_stream()>>>(l.x.data<T>(), out.data<T>(),
-                                                                                       l.A, l.R, l.B);
-    }
-    CUDA_LAUNCH_CHECK();
+    sum_arb<T, T>(l.x.data<T>(), out.data<T>(), l.A, l.R, l.B, x.device());
   });
 }
 
