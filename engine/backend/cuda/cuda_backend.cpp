@@ -136,7 +136,7 @@ class CachingDeviceAllocator final : public Allocator {
 
 std::atomic<bool> g_tf32{false};
 
-cublasMath_t math_mode() { return g_tf32.load() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH; }
+cublasMath_t math_mode() { return g_tf32.load() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH; }
 
 // Everything the engine keeps per device; created on first use and never destroyed (tensors may outlive statics).
 struct DeviceState {
@@ -203,8 +203,8 @@ void synchronize() {
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t nbytes) {
   if (nbytes == 0) return;
   const Device gpu = dst_device.is_cuda() ? dst_device : src_device;
-  DeviceGuard guard((check_device_index(gpu.index), gpu.index));
-  cudaStream_t s = state(gpu.index).stream;
+  cudaStream_t s = state(gpu.index).stream;  // checks the index
+  DeviceGuard guard(gpu.index);
   if (dst_device.is_cuda() && src_device.is_cuda() && dst_device.index != src_device.index) {
     CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device.index, src, src_device.index, nbytes, s));
     CUDA_CHECK(cudaStreamSynchronize(s));
