@@ -9,7 +9,10 @@
 #   BUILD_DIR=build-gpu    build directory (kept between runs: a second run only rebuilds what changed)
 #   STEPS="build test sanitizer bench"   steps to run now; results of earlier runs in the same BUILD_DIR are kept
 #                          and every run rewrites the full report, so the steps can be split across invocations
-#   JOBS=$(nproc)          build parallelism;  TEST_TIMEOUT=1500 / SANITIZER_TIMEOUT=600 / BENCH_TIMEOUT=600 (s)
+#   JOBS=$(nproc)          build parallelism
+#   BUILD_TIMEOUT=540 TEST_TIMEOUT=540 SANITIZER_TIMEOUT=300 BENCH_TIMEOUT=240   seconds per step; a timed-out build
+#                          is resumed incrementally by the next run. With a 10-minute limit per command, run
+#                          STEPS=build (repeat until "build ok"), then STEPS=test, then STEPS="sanitizer bench".
 # Never stops at the first failure: every step records its status and log tail in the report. Exit status 0 only
 # when every step that ran passed.
 set -uo pipefail
@@ -79,12 +82,12 @@ step_build() {
   if cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DENGINE_CUDA=ON -DENGINE_CUDA_ARCHITECTURES="$ARCH" \
        > "$STATE/configure.log" 2>&1; then
     # -k: build every target that can be built, so one broken file still leaves the other tests runnable
-    cmake --build "$BUILD" -j "$JOBS" -- -k > "$STATE/build.log" 2>&1
+    timeout "${BUILD_TIMEOUT:-540}" cmake --build "$BUILD" -j "$JOBS" -- -k > "$STATE/build.log" 2>&1
     local rc=$?
     grep -E "warning|error" "$STATE/build.log" | grep -v "^make" | sort -u | head -50 > "$STATE/build-diagnostics.txt"
     grep -E "undefined reference to .engine::cuda::" "$STATE/build.log" | sed 's/.*undefined reference to .//; s/.$//' |
       sort -u > "$STATE/missing-cuda-symbols.txt"
-    [ $rc -eq 0 ] && record build ok || record build "FAILED (exit $rc)"
+    [ $rc -eq 0 ] && record build ok || record build "FAILED (exit $rc; 124 = timed out, run STEPS=build again)"
   else
     record build "FAILED (configure)"
     cp "$STATE/configure.log" "$STATE/build.log"
@@ -95,13 +98,13 @@ step_build() {
 step_test() {
   log "ctest (whole suite)"
   rm -f "$STATE/parity.md"
-  (cd "$BUILD" && ENGINE_PARITY_REPORT="$ROOT/$STATE/parity.md" timeout "${TEST_TIMEOUT:-1500}" \
-     ctest --output-on-failure --timeout 900 -j 1) > "$STATE/ctest.log" 2>&1
+  (cd "$BUILD" && ENGINE_PARITY_REPORT="$ROOT/$STATE/parity.md" timeout "${TEST_TIMEOUT:-540}" \
+     ctest --output-on-failure --timeout 400 -j 1) > "$STATE/ctest.log" 2>&1
   local rc=$?
   tail -25 "$STATE/ctest.log"
   [ $rc -eq 0 ] && record test ok || record test "FAILED (exit $rc)"
   # the CUDA suite once more, verbose, so the report has its per-case summary and any skip notice
-  (cd "$BUILD" && timeout 600 ./tests/cuda_tests) > "$STATE/cuda-tests.log" 2>&1
+  (cd "$BUILD" && timeout 120 ./tests/cuda_tests) > "$STATE/cuda-tests.log" 2>&1
 }
 
 step_sanitizer() {
@@ -113,7 +116,7 @@ step_sanitizer() {
     record sanitizer "skipped (compute-sanitizer not found)"
     return
   fi
-  timeout "${SANITIZER_TIMEOUT:-600}" "$cs" --tool memcheck --leak-check no --error-exitcode 9 \
+  timeout "${SANITIZER_TIMEOUT:-300}" "$cs" --tool memcheck --leak-check no --error-exitcode 9 \
     "$BUILD/tests/cuda_tests" -tc="cuda kernels*,cuda: *" > "$STATE/sanitizer.log" 2>&1
   local rc=$?
   tail -8 "$STATE/sanitizer.log"
@@ -122,7 +125,7 @@ step_sanitizer() {
 
 step_bench() {
   log "bench_cuda"
-  timeout "${BENCH_TIMEOUT:-600}" "$BUILD/apps/bench_cuda" > "$STATE/bench.log" 2>&1
+  timeout "${BENCH_TIMEOUT:-240}" "$BUILD/apps/bench_cuda" > "$STATE/bench.log" 2>&1
   local rc=$?
   cat "$STATE/bench.log"
   [ $rc -eq 0 ] && record bench ok || record bench "FAILED (exit $rc)"
