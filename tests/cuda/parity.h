@@ -107,18 +107,20 @@ inline Diff diff(const Tensor& got, const Tensor& ref) {
 // Default tolerance on the relative RMS error: float32 allows reordered sums and fused multiply-adds.
 inline double default_tol(DType t) { return t == DType::F64 ? 1e-11 : 3e-5; }
 
-// Compares a CUDA tensor with its CPU reference; logs and CHECKs. tol 0 = default for the dtype.
-inline bool expect_match(const std::string& name, const Tensor& got, const Tensor& ref, double tol = 0) {
+// Compares a tensor on `device` with its CPU reference; CHECKs, and logs comparisons of CUDA results. tol 0 = default
+// for the dtype.
+inline bool expect_match(const std::string& name, const Tensor& got, const Tensor& ref, double tol = 0,
+                         Device device = Device::cuda()) {
   if (!ref.defined() || !got.defined()) {
     CHECK_MESSAGE(ref.defined() == got.defined(), name << ": defined on one device only");
     return ref.defined() == got.defined();
   }
-  bool ok = got.shape() == ref.shape() && got.dtype() == ref.dtype() && got.device().is_cuda();
-  CHECK_MESSAGE(ok, name << ": CUDA " << engine::shape_str(got.shape()) << " " << engine::dtype_name(got.dtype())
+  bool ok = got.shape() == ref.shape() && got.dtype() == ref.dtype() && got.device() == device;
+  CHECK_MESSAGE(ok, name << ": got " << engine::shape_str(got.shape()) << " " << engine::dtype_name(got.dtype())
                          << " on " << got.device().str() << " vs CPU " << engine::shape_str(ref.shape()) << " "
                          << engine::dtype_name(ref.dtype()));
   if (!ok) {
-    Log::get().add({name, INFINITY, INFINITY, false});
+    if (device.is_cuda()) Log::get().add({name, INFINITY, INFINITY, false});
     return false;
   }
   const Diff d = diff(got, ref);
@@ -127,7 +129,7 @@ inline bool expect_match(const std::string& name, const Tensor& got, const Tenso
   CHECK_MESSAGE(ok, name << ": rel RMS " << d.rel_rms << " (tol " << tol << "), max abs " << d.max_abs << ", NaN "
                          << d.nan_mismatch << ", Inf " << d.inf_mismatch << ", exact " << d.exact_mismatch
                          << " mismatches");
-  Log::get().add({name, d.rel_rms, d.max_abs, ok});
+  if (device.is_cuda()) Log::get().add({name, d.rel_rms, d.max_abs, ok});
   return ok;
 }
 
@@ -188,8 +190,8 @@ inline std::vector<bool> covered(const Guarded& g) {
   return mask;
 }
 
-// CHECKs that no element outside the view changed (and, when whole, that nothing changed at all).
-inline bool guards_intact(const std::string& name, const Guarded& g, bool whole = false) {
+// Number of buffer elements outside the view (everywhere when whole) that differ from the snapshot.
+inline int64_t overwritten(const Guarded& g, bool whole = false) {
   const auto now = g.buffer.to_vector<double>();
   const auto mask = covered(g);
   int64_t bad = 0;
@@ -198,6 +200,12 @@ inline bool guards_intact(const std::string& name, const Guarded& g, bool whole 
     const bool same = now[i] == g.snapshot[i] || (std::isnan(now[i]) && std::isnan(g.snapshot[i]));
     bad += !same;
   }
+  return bad;
+}
+
+// CHECKs that no element outside the view changed (and, when whole, that nothing changed at all).
+inline bool guards_intact(const std::string& name, const Guarded& g, bool whole = false) {
+  const int64_t bad = overwritten(g, whole);
   CHECK_MESSAGE(bad == 0, name << ": " << bad << (whole ? " input elements or guard elements" : " guard elements")
                                << " were overwritten");
   return bad == 0;
@@ -221,6 +229,7 @@ struct Options {
   double tol = 0;       // relative RMS tolerance for outputs (0: dtype default)
   double grad_tol = 0;  // for gradients (0: same as tol)
   bool grads = true;    // also compare input gradients of floating inputs
+  Device device = Device::cuda();  // the device compared with the CPU (the CPU itself in the harness self-test)
 };
 
 struct Run {
@@ -259,7 +268,7 @@ inline Tensors cpu_leaves(const Tensors& inputs, bool grads) {
   return leaves;
 }
 
-// Runs `f` on both devices and compares outputs and input gradients. Inputs are CPU tensors.
+// Runs `f` on the CPU and on opt.device and compares outputs and input gradients. Inputs are CPU tensors.
 inline void check(const std::string& name, const Tensors& inputs, const Body& f, Options opt = {}) {
   const Run ref = run_on(f, cpu_leaves(inputs, opt.grads), opt.grads, Device::cpu());
   bool any_rank2 = false;
@@ -270,26 +279,26 @@ inline void check(const std::string& name, const Tensors& inputs, const Body& f,
     std::vector<Guarded> gs;
     Tensors leaves;
     for (const Tensor& x : inputs) {
-      gs.push_back(guarded_copy(x, Device::cuda(), transposed));
+      gs.push_back(guarded_copy(x, opt.device, transposed));
       Tensor l = gs.back().view;
       if (opt.grads && engine::is_floating(l.dtype())) l.requires_grad_();
       leaves.push_back(l);
     }
     Run got;
     try {
-      got = run_on(f, leaves, opt.grads, Device::cuda());
+      got = run_on(f, leaves, opt.grads, opt.device);
     } catch (const std::exception& e) {
-      FAIL_CHECK(tag << ": threw on CUDA: " << e.what());
-      Log::get().add({tag + " (threw)", INFINITY, INFINITY, false});
+      FAIL_CHECK(tag << ": threw on " << opt.device.str() << ": " << e.what());
+      if (opt.device.is_cuda()) Log::get().add({tag + " (threw)", INFINITY, INFINITY, false});
       continue;
     }
     REQUIRE_MESSAGE(got.outputs.size() == ref.outputs.size(), tag << ": output counts differ");
     for (size_t k = 0; k < ref.outputs.size(); ++k)
-      expect_match(fmt::format("{} out{}", tag, k), got.outputs[k], ref.outputs[k], opt.tol);
+      expect_match(fmt::format("{} out{}", tag, k), got.outputs[k], ref.outputs[k], opt.tol, opt.device);
     for (size_t k = 0; k < ref.grads.size(); ++k)
       if (ref.grads[k].defined() || got.grads[k].defined())
         expect_match(fmt::format("{} grad{}", tag, k), got.grads[k], ref.grads[k],
-                     opt.grad_tol ? opt.grad_tol : opt.tol);
+                     opt.grad_tol ? opt.grad_tol : opt.tol, opt.device);
     for (size_t k = 0; k < gs.size(); ++k) guards_intact(fmt::format("{} input{}", tag, k), gs[k], /*whole=*/true);
   }
 }
