@@ -2,24 +2,12 @@
 // is unary_fn / binary_fn of engine/ops/elementwise_math.h, the same functors the CPU kernels call. Each kernel has
 // a fast path for dense operands (plain pointer arithmetic) and a general path through StridedIndexer for views.
 #include "engine/backend/cuda/elementwise.h"
+#include "engine/backend/dtype_dispatch.h"
 #include "kernels/common.cuh"
 
 namespace engine::cuda {
 
 namespace {
-
-// Calls f(TypeTag<T>{}) for the C++ type that stores dtype t (Bool is stored as uint8_t), as cpu::dispatch_all.
-template <class F>
-void visit_dtype(DType t, F&& f) {
-  switch (t) {
-    case DType::F32: f(TypeTag<float>{}); return;
-    case DType::F64: f(TypeTag<double>{}); return;
-    case DType::I32: f(TypeTag<int32_t>{}); return;
-    case DType::I64: f(TypeTag<int64_t>{}); return;
-    case DType::U8:
-    case DType::Bool: f(TypeTag<uint8_t>{}); return;
-  }
-}
 
 bool dense(const Tensor& t) { return t.is_contiguous(); }
 
@@ -110,7 +98,7 @@ constexpr bool integer_ok(UnaryOp op) {
 
 void unary(UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
   const int64_t n = x.numel();
-  visit_dtype(x.dtype(), [&](auto tag) {
+  dispatch_all(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     visit_unary(op, [&](auto opc) {
       constexpr UnaryOp OP = decltype(opc)::value;
@@ -135,7 +123,7 @@ void unary(UnaryOp op, const Tensor& x, const Tensor& out, double a, double b) {
 void binary(BinaryOp op, const Tensor& x, const Tensor& y, const Tensor& out) {
   const int64_t n = out.numel();
   if (n == 0) return;
-  visit_dtype(x.dtype(), [&](auto tag) {
+  dispatch_all(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     visit_binary(op, [&](auto opc) {
       constexpr BinaryOp OP = decltype(opc)::value;
@@ -164,7 +152,7 @@ void where(const Tensor& cond, const Tensor& x, const Tensor& y, const Tensor& o
   if (n == 0) return;
   const auto* pc = static_cast<const uint8_t*>(cond.raw_data());
   auto ix = make_indexer<4>(out.shape(), {cond.strides(), x.strides(), y.strides(), out.strides()});
-  visit_dtype(x.dtype(), [&](auto tag) {
+  dispatch_all(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     where_strided<T><<<blocks_for(n), kThreads, 0, current_stream()>>>(pc, x.data<T>(), y.data<T>(), out.data<T>(),
                                                                        ix, n);
@@ -181,9 +169,9 @@ void copy(const Tensor& src, const Tensor& dst) {
                                cudaMemcpyDeviceToDevice, current_stream()));
     return;
   }
-  visit_dtype(src.dtype(), [&](auto stag) {
+  dispatch_all(src.dtype(), [&](auto stag) {
     using S = typename decltype(stag)::type;
-    visit_dtype(dst.dtype(), [&](auto dtag) {
+    dispatch_all(dst.dtype(), [&](auto dtag) {
       using D = typename decltype(dtag)::type;
       const auto* ps = static_cast<const S*>(src.raw_data());
       auto* pd = static_cast<D*>(dst.raw_data());
@@ -201,7 +189,7 @@ void copy(const Tensor& src, const Tensor& dst) {
 void fill(const Tensor& dst, double value) {
   const int64_t n = dst.numel();
   if (n == 0) return;
-  visit_dtype(dst.dtype(), [&](auto tag) {
+  dispatch_all(dst.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T v = static_cast<T>(value);
     if (dense(dst)) {

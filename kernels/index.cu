@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "engine/backend/cuda/index.h"
+#include "engine/backend/dtype_dispatch.h"
 #include "kernels/common.cuh"
 
 namespace engine::cuda {
@@ -17,24 +18,6 @@ namespace engine::cuda {
 namespace {
 
 template <class T> using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
-
-template <class F>
-void dispatch_data(DType t, F&& f) {
-  switch (t) {
-    case DType::F32: return f(TypeTag<float>{});
-    case DType::F64: return f(TypeTag<double>{});
-    case DType::I32: return f(TypeTag<int32_t>{});
-    case DType::I64: return f(TypeTag<int64_t>{});
-    case DType::U8:
-    case DType::Bool: return f(TypeTag<uint8_t>{});
-  }
-}
-
-template <class F>
-void dispatch_idx(DType t, F&& f) {
-  if (t == DType::I32) f(TypeTag<int32_t>{});
-  else f(TypeTag<int64_t>{});
-}
 
 int64_t stride0(const Tensor& t) { return t.dim() == 0 ? 0 : t.strides()[0]; }
 
@@ -208,7 +191,7 @@ std::pair<int64_t, int64_t> index_range(const Tensor& index) {
   Tensor lo_hi = from_vector<int64_t>({std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min()},
                                       {2}, {DType::I64, index.device()});
   const int64_t n = index.numel();
-  dispatch_idx(index.dtype(), [&](auto tag) {
+  dispatch_index(index.dtype(), "index", [&](auto tag) {
     using I = typename decltype(tag)::type;
     range_kernel<<<std::min(blocks_for(n), 1024u), kThreads, 0, current_stream()>>>(
         index.data<I>(), make_indexer<1>(index.shape(), {index.strides()}), n,
@@ -226,9 +209,9 @@ void gather(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& out
   const int64_t xd = xs[dim];
   xs[dim] = 0;
   auto ix = make_indexer<3>(index.shape(), {index.strides(), out.strides(), xs});
-  dispatch_data(x.dtype(), [&](auto tag) {
+  dispatch_all(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    dispatch_idx(index.dtype(), [&](auto itag) {
+    dispatch_index(index.dtype(), "index", [&](auto itag) {
       using I = typename decltype(itag)::type;
       gather_kernel<<<blocks_for(n), kThreads, 0, current_stream()>>>(x.data<T>(), xd, index.data<I>(),
                                                                       out.data<T>(), ix, n);
@@ -248,7 +231,7 @@ void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tens
   q_shape[dim] = size;
   const int64_t nq = shape_numel(q_shape);
   SortedPairs p = alloc_pairs(n, out.device());
-  dispatch_idx(index.dtype(), [&](auto itag) {
+  dispatch_index(index.dtype(), "index", [&](auto itag) {
     using I = typename decltype(itag)::type;
     scatter_keys<<<blocks_for(n), kThreads, 0, current_stream()>>>(
         index.data<I>(), make_indexer<1>(s, {index.strides()}), L, inner, size, n,
@@ -257,7 +240,7 @@ void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tens
   });
   sort_pairs(p, nq - 1);
   Tensor bounds = bounds_of(p, nq);
-  dispatch_data(out.dtype(), [&](auto tag) {
+  dispatch_all(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     scatter_sum<<<blocks_for(nq), kThreads, 0, current_stream()>>>(
         out.data<T>(), make_indexer<1>(q_shape, {out.strides()}), src.data<T>(), make_indexer<1>(s, {src.strides()}),
@@ -270,7 +253,7 @@ void index_add(const Tensor& out, const Tensor& index, const Tensor& src) {
   const int64_t A = out.size(0), n = out.size(1), B = out.size(2), K = index.size(0);
   if (K == 0 || out.numel() == 0) return;
   SortedPairs p = alloc_pairs(K, out.device());
-  dispatch_idx(index.dtype(), [&](auto itag) {
+  dispatch_index(index.dtype(), "index", [&](auto itag) {
     using I = typename decltype(itag)::type;
     index_keys<<<blocks_for(K), kThreads, 0, current_stream()>>>(
         index.data<I>(), stride0(index), K, reinterpret_cast<uint64_t*>(p.keys.data<int64_t>()),
@@ -280,7 +263,7 @@ void index_add(const Tensor& out, const Tensor& index, const Tensor& src) {
   sort_pairs(p, n - 1);
   Tensor bounds = bounds_of(p, n);
   const int64_t total = A * n * B;
-  dispatch_data(out.dtype(), [&](auto tag) {
+  dispatch_all(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     segment_sum_kernel<<<blocks_for(total), kThreads, 0, current_stream()>>>(
         src.data<T>(), K, out.data<T>(), n, B, bounds.data<int64_t>(), int64_t(1), p.perm(), true, total);
@@ -291,9 +274,9 @@ void index_add(const Tensor& out, const Tensor& index, const Tensor& src) {
 void segment_sum(const Tensor& x, const Tensor& offsets, const Tensor& out) {
   const int64_t N = x.size(0), F = x.size(1), S = out.size(0), total = S * F;
   if (total == 0) return;
-  dispatch_data(x.dtype(), [&](auto tag) {
+  dispatch_all(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    dispatch_idx(offsets.dtype(), [&](auto otag) {
+    dispatch_index(offsets.dtype(), "index", [&](auto otag) {
       using O = typename decltype(otag)::type;
       segment_sum_kernel<<<blocks_for(total), kThreads, 0, current_stream()>>>(
           x.data<T>(), N, out.data<T>(), S, F, offsets.data<O>(), stride0(offsets), nullptr, false, total);
@@ -305,9 +288,9 @@ void segment_sum(const Tensor& x, const Tensor& offsets, const Tensor& out) {
 void segment_max(const Tensor& x, const Tensor& offsets, const Tensor& out, const Tensor& argmax) {
   const int64_t F = x.size(1), S = out.size(0), total = S * F;
   if (total == 0) return;
-  dispatch_data(x.dtype(), [&](auto tag) {
+  dispatch_all(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    dispatch_idx(offsets.dtype(), [&](auto otag) {
+    dispatch_index(offsets.dtype(), "index", [&](auto otag) {
       using O = typename decltype(otag)::type;
       segment_max_kernel<<<blocks_for(total), kThreads, 0, current_stream()>>>(
           x.data<T>(), F, offsets.data<O>(), stride0(offsets), out.data<T>(), argmax.data<int64_t>(), total);
@@ -319,7 +302,7 @@ void segment_max(const Tensor& x, const Tensor& offsets, const Tensor& out, cons
 void segment_ids(const Tensor& offsets, const Tensor& out) {
   const int64_t S = offsets.size(0) - 1, N = out.size(0);
   if (N == 0) return;
-  dispatch_idx(offsets.dtype(), [&](auto otag) {
+  dispatch_index(offsets.dtype(), "index", [&](auto otag) {
     using O = typename decltype(otag)::type;
     segment_ids_kernel<<<blocks_for(N), kThreads, 0, current_stream()>>>(offsets.data<O>(), stride0(offsets), S,
                                                                          out.data<int64_t>(), N);

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "engine/backend/cuda/norm.h"
+#include "engine/backend/dtype_dispatch.h"
 #include "kernels/block_reduce.cuh"
 #include "kernels/common.cuh"
 
@@ -104,19 +105,13 @@ T* ptr_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
-template <class F>
-void dispatch_real(DType t, F&& f) {
-  if (t == DType::F64) f(TypeTag<double>{});
-  else f(TypeTag<float>{});
-}
-
 }  // namespace
 
 void norm_forward_rows(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, bool center,
                        const Tensor& y, const Tensor& mean, const Tensor& rstd) {
   const int64_t M = x.shape()[0], D = x.shape()[1];
   if (M == 0) return;
-  dispatch_real(x.dtype(), [&](auto tag) {
+  dispatch_float(x.dtype(), "norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     norm_forward_kernel<T><<<row_blocks(M), kRowThreads, 0, current_stream()>>>(
         x.data<T>(), ptr_or_null<T>(weight), ptr_or_null<T>(bias), eps, center, y.data<T>(), mean.data<T>(),
@@ -129,7 +124,7 @@ void norm_backward_rows(const Tensor& x, const Tensor& weight, const Tensor& mea
                         const Tensor& gy, bool center, const Tensor& gx, const Tensor& gweight, const Tensor& gbias) {
   const int64_t M = x.shape()[0], D = x.shape()[1];
   const int64_t chunks = std::max<int64_t>(1, (M + kNormRowChunk - 1) / kNormRowChunk);
-  dispatch_real(x.dtype(), [&](auto tag) {
+  dispatch_float(x.dtype(), "norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (gx.defined() && M > 0) {
       norm_backward_kernel<T><<<row_blocks(M), kRowThreads, 0, current_stream()>>>(

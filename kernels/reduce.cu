@@ -8,6 +8,7 @@
 #include "engine/backend/cuda/elementwise.h"
 #include "engine/backend/cuda/reduce.h"
 #include "engine/ops/reduce_layout.h"
+#include "engine/backend/dtype_dispatch.h"
 #include "kernels/block_reduce.cuh"
 #include "kernels/common.cuh"
 
@@ -16,24 +17,6 @@ namespace engine::cuda {
 namespace {
 
 template <class T> using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
-
-template <class F>
-void dispatch_any(DType t, F&& f) {
-  switch (t) {
-    case DType::F32: return f(TypeTag<float>{});
-    case DType::F64: return f(TypeTag<double>{});
-    case DType::I32: return f(TypeTag<int32_t>{});
-    case DType::I64: return f(TypeTag<int64_t>{});
-    case DType::U8:
-    case DType::Bool: return f(TypeTag<uint8_t>{});
-  }
-}
-
-template <class F>
-void dispatch_real(DType t, F&& f) {
-  if (t == DType::F64) f(TypeTag<double>{});
-  else f(TypeTag<float>{});
-}
 
 constexpr int64_t kRowChunk = 65536;  // elements of one row summed by one block (B == 1)
 constexpr int64_t kColChunk = 512;    // rows summed by one thread (B > 1)
@@ -206,7 +189,7 @@ void sum(const Tensor& x, const std::vector<int64_t>& dims, const Tensor& out) {
   if (dims.empty()) return cuda::copy(x, out);
   if (x.numel() == 0) return cuda::fill(out, 0.0);
   ReduceLayout l = reduce_layout(x, dims);
-  dispatch_any(x.dtype(), [&](auto tag) {
+  dispatch_all(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     sum_arb<T, T>(l.x.data<T>(), out.data<T>(), l.A, l.R, l.B, x.device());
   });
@@ -214,7 +197,7 @@ void sum(const Tensor& x, const std::vector<int64_t>& dims, const Tensor& out) {
 
 void arg_extreme_rows(const Tensor& x, const Tensor& out, bool is_max) {
   if (rows_of(x) == 0) return;
-  dispatch_any(x.dtype(), [&](auto tag) {
+  dispatch_all(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     arg_extreme_kernel<T><<<row_blocks(rows_of(x)), kRowThreads, 0, current_stream()>>>(
         x.data<T>(), out.data<int64_t>(), rows_of(x), cols_of(x), is_max);
@@ -224,7 +207,7 @@ void arg_extreme_rows(const Tensor& x, const Tensor& out, bool is_max) {
 
 void softmax_rows(const Tensor& x, const Tensor& out, bool log) {
   if (x.numel() == 0) return;
-  dispatch_real(x.dtype(), [&](auto tag) {
+  dispatch_float(x.dtype(), "reduce", [&](auto tag) {
     using T = typename decltype(tag)::type;
     softmax_kernel<T><<<row_blocks(rows_of(x)), kRowThreads, 0, current_stream()>>>(x.data<T>(), out.data<T>(),
                                                                                      rows_of(x), cols_of(x), log);
@@ -234,7 +217,7 @@ void softmax_rows(const Tensor& x, const Tensor& out, bool log) {
 
 void cumsum_rows(const Tensor& x, const Tensor& out, bool reverse) {
   if (x.numel() == 0) return;
-  dispatch_any(x.dtype(), [&](auto tag) {
+  dispatch_all(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     cumsum_kernel<T><<<blocks_for(rows_of(x)), kThreads, 0, current_stream()>>>(x.data<T>(), out.data<T>(), rows_of(x),
                                                                                  cols_of(x), reverse);
@@ -244,7 +227,7 @@ void cumsum_rows(const Tensor& x, const Tensor& out, bool reverse) {
 
 void cumprod_rows(const Tensor& x, const Tensor& out) {
   if (x.numel() == 0) return;
-  dispatch_any(x.dtype(), [&](auto tag) {
+  dispatch_all(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     cumprod_kernel<T><<<blocks_for(rows_of(x)), kThreads, 0, current_stream()>>>(x.data<T>(), out.data<T>(),
                                                                                   rows_of(x), cols_of(x));
@@ -254,7 +237,7 @@ void cumprod_rows(const Tensor& x, const Tensor& out) {
 
 void cumprod_backward_rows(const Tensor& x, const Tensor& out, const Tensor& g, const Tensor& gx) {
   if (x.numel() == 0) return;
-  dispatch_real(x.dtype(), [&](auto tag) {
+  dispatch_float(x.dtype(), "reduce", [&](auto tag) {
     using T = typename decltype(tag)::type;
     cumprod_backward_kernel<T><<<blocks_for(rows_of(x)), kThreads, 0, current_stream()>>>(
         x.data<T>(), out.data<T>(), g.data<T>(), gx.data<T>(), rows_of(x), cols_of(x));

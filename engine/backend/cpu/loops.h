@@ -4,42 +4,12 @@
 #include <array>
 #include <cstdint>
 
+#include "engine/backend/dtype_dispatch.h"
 #include "engine/error.h"
 #include "engine/parallel.h"
 #include "engine/tensor.h"
 
 namespace engine::cpu {
-
-// Calls f(TypeTag<T>{}) for the C++ type that stores dtype t (Bool is stored as uint8_t).
-template <class F>
-void dispatch_all(DType t, F&& f) {
-  switch (t) {
-    case DType::F32: f(TypeTag<float>{}); return;
-    case DType::F64: f(TypeTag<double>{}); return;
-    case DType::I32: f(TypeTag<int32_t>{}); return;
-    case DType::I64: f(TypeTag<int64_t>{}); return;
-    case DType::U8:
-    case DType::Bool: f(TypeTag<uint8_t>{}); return;
-  }
-}
-
-template <class F>
-void dispatch_float(DType t, const char* op, F&& f) {
-  switch (t) {
-    case DType::F32: f(TypeTag<float>{}); return;
-    case DType::F64: f(TypeTag<double>{}); return;
-    default: ENGINE_FAIL(op, "expected a float32 or float64 tensor, got {}", dtype_name(t));
-  }
-}
-
-template <class F>
-void dispatch_index(DType t, const char* op, F&& f) {
-  switch (t) {
-    case DType::I32: f(TypeTag<int32_t>{}); return;
-    case DType::I64: f(TypeTag<int64_t>{}); return;
-    default: ENGINE_FAIL(op, "expected an int32 or int64 index tensor, got {}", dtype_name(t));
-  }
-}
 
 // Merges adjacent dims that are contiguous with each other in every operand; drops size-1 dims.
 template <size_t N>
