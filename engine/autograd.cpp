@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "engine/backend/dispatch.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
 
@@ -82,13 +83,11 @@ namespace {
 
 void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
   if (!leaf->grad) {
-    Tensor copy = g.contiguous();
-    // Never alias a gradient buffer that another node might still hold: own a fresh buffer.
-    leaf->grad = (copy.impl() == g.impl() ? g.clone() : copy).detach().impl_ptr();
-  } else {
-    Tensor acc(leaf->grad);
-    acc.copy_(add(acc, g));
+    leaf->grad = g.clone().impl_ptr();  // own a fresh dense buffer: never alias a gradient another node holds
+    return;
   }
+  Tensor acc(leaf->grad);
+  ENGINE_DISPATCH(acc.device(), binary, BinaryOp::Add, acc, g, acc);  // in place: same position in and out
 }
 
 }  // namespace

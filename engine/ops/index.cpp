@@ -136,6 +136,16 @@ Tensor repeat_segments(const Tensor& g, const Tensor& offsets, const Shape& x_sh
   return index_select_impl(g, 0, segment_ids_of(offsets, x_shape[0]));
 }
 
+// gather/scatter_add index: the rank of x, no larger than x off `dim`, values in range along `dim`.
+void check_gather_index(const char* op, const Tensor& x, int64_t dim, const Tensor& index) {
+  ENGINE_CHECK(index.dim() == x.dim(), op, "index {} must have the rank of x {}", shape_str(index.shape()),
+               shape_str(x.shape()));
+  for (int64_t d = 0; d < x.dim(); ++d)
+    ENGINE_CHECK(d == dim || index.size(d) <= x.size(d), op, "index {} is larger than x {} in dim {}",
+                 shape_str(index.shape()), shape_str(x.shape()), d);
+  check_index_range(op, index, "index", x.size(dim), fmt::format("dim {} of x {}", dim, shape_str(x.shape())));
+}
+
 }  // namespace
 
 Tensor gather(const Tensor& x, int64_t dim_in, const Tensor& index) {
@@ -144,12 +154,7 @@ Tensor gather(const Tensor& x, int64_t dim_in, const Tensor& index) {
   check_index_dtype(op, index, "index");
   check_same_device(op, x, index);
   const int64_t dim = wrap_dim(dim_in, x.dim(), op);
-  ENGINE_CHECK(index.dim() == x.dim(), op, "index {} must have the rank of x {}", shape_str(index.shape()),
-               shape_str(x.shape()));
-  for (int64_t d = 0; d < x.dim(); ++d)
-    ENGINE_CHECK(d == dim || index.size(d) <= x.size(d), op, "index {} is larger than x {} in dim {}",
-                 shape_str(index.shape()), shape_str(x.shape()), d);
-  check_index_range(op, index, "index", x.size(dim), fmt::format("dim {} of x {}", dim, shape_str(x.shape())));
+  check_gather_index(op, x, dim, index);
   return gather_impl(x, dim, index);
 }
 
@@ -164,12 +169,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim_in, const Tensor& index, const T
   const int64_t dim = wrap_dim(dim_in, x.dim(), op);
   ENGINE_CHECK(index.shape() == src.shape(), op, "index {} and src {} must have the same shape",
                shape_str(index.shape()), shape_str(src.shape()));
-  ENGINE_CHECK(index.dim() == x.dim(), op, "index {} must have the rank of x {}", shape_str(index.shape()),
-               shape_str(x.shape()));
-  for (int64_t d = 0; d < x.dim(); ++d)
-    ENGINE_CHECK(d == dim || index.size(d) <= x.size(d), op, "index {} is larger than x {} in dim {}",
-                 shape_str(index.shape()), shape_str(x.shape()), d);
-  check_index_range(op, index, "index", x.size(dim), fmt::format("dim {} of x {}", dim, shape_str(x.shape())));
+  check_gather_index(op, x, dim, index);
   return scatter_add_impl(x, dim, index, src);
 }
 
