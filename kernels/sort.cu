@@ -1,5 +1,5 @@
-// CUDA sorting kernels. Each row's keys are copied into a dense buffer with canonical NaN / zero bit patterns (so
-// radix order matches the CPU's: NaN above every number, -0.0 equal to +0.0), paired with their column index and
+// CUDA sorting kernels. Each row's keys are copied into a dense buffer as order-preserving unsigned radix keys (so
+// the order matches the CPU's: NaN above every number, -0.0 equal to +0.0), paired with their column index and
 // sorted stably by CUB: one DeviceRadixSort for a single row, DeviceSegmentedSort (stable) for many rows. The
 // values are then gathered from x through the sorted indices; topk keeps the first k columns.
 #include <cub/device/device_radix_sort.cuh>
@@ -15,22 +15,46 @@ namespace engine::cuda {
 
 namespace {
 
+// Radix key of a value: integers as they are; floats as unsigned integers of the same width whose order is the
+// numeric order, with -0.0 equal to +0.0 and every NaN equal to the largest key (so NaN sorts above +inf in every CUB
+// code path, segmented small-segment sorts included).
 template <class T>
-__device__ T canonical_key(T v) {
+struct RadixKey {
+  using type = T;
+};
+template <>
+struct RadixKey<float> {
+  using type = uint32_t;
+};
+template <>
+struct RadixKey<double> {
+  using type = uint64_t;
+};
+template <class T>
+using radix_key_t = typename RadixKey<T>::type;
+
+template <class T>
+__device__ radix_key_t<T> radix_key(T v) {
   if constexpr (std::is_floating_point_v<T>) {
-    if (v != v) return std::numeric_limits<T>::quiet_NaN();
-    if (v == T(0)) return T(0);
+    using U = radix_key_t<T>;
+    constexpr U sign = U(1) << (sizeof(U) * 8 - 1);
+    if (v != v) return ~U(0);
+    if (v == T(0)) return sign;
+    U bits;
+    memcpy(&bits, &v, sizeof(U));
+    return (bits & sign) ? ~bits : (bits | sign);
+  } else {
+    return v;
   }
-  return v;
 }
 
-// keys[r, j] = canonical x[r, j]; cols[r, j] = j
+// keys[r, j] = radix key of x[r, j]; cols[r, j] = j
 template <class T>
-__global__ void make_keys(const T* x, int64_t row_stride, int64_t col_stride, int64_t n, int64_t total, T* keys,
-                          int64_t* cols) {
+__global__ void make_keys(const T* x, int64_t row_stride, int64_t col_stride, int64_t n, int64_t total,
+                          radix_key_t<T>* keys, int64_t* cols) {
   CUDA_KERNEL_LOOP(i, total) {
     const int64_t r = i / n, j = i % n;
-    keys[i] = canonical_key(x[r * row_stride + j * col_stride]);
+    keys[i] = radix_key(x[r * row_stride + j * col_stride]);
     cols[i] = j;
   }
 }
@@ -58,11 +82,11 @@ __global__ void scatter_rows(const T* grad, const int64_t* indices, int64_t k, i
 
 // One CUB call: a stable (key, column) sort of `rows` segments of length n (offsets: rows + 1 segment starts, unused
 // for a single row). With temp == nullptr it only sets `bytes`, as CUB does.
-template <class T>
-cudaError_t cub_sort(void* temp, size_t& bytes, const T* keys_in, T* keys_out, const int64_t* cols_in,
+template <class K>
+cudaError_t cub_sort(void* temp, size_t& bytes, const K* keys_in, K* keys_out, const int64_t* cols_in,
                      int64_t* cols_out, int64_t rows, int64_t n, const int64_t* offsets, bool descending) {
   const int64_t total = rows * n;
-  const int bits = static_cast<int>(sizeof(T) * 8);
+  const int bits = static_cast<int>(sizeof(K) * 8);
   cudaStream_t s = current_stream();
   if (rows == 1 && descending)
     return cub::DeviceRadixSort::SortPairsDescending(temp, bytes, keys_in, keys_out, cols_in, cols_out, total, 0,
@@ -82,10 +106,11 @@ void sort_typed(const Tensor& x, bool descending, const Tensor& values, const Te
   const int64_t rs = x.strides()[0], cs = x.strides()[1];
   const Device device = x.device();
   const T* px = static_cast<const T*>(x.raw_data());
-  Tensor keys = empty({2, total}, x.options());            // [keys in, keys out]
+  using K = radix_key_t<T>;
+  Tensor keys = empty({2, total}, x.options());            // [keys in, keys out], reinterpreted as K (same width)
   Tensor cols = empty({2, total}, {DType::I64, device});  // [columns in, sorted columns]
   Tensor offsets = empty({rows + 1}, {DType::I64, device});
-  T* pk = static_cast<T*>(keys.raw_data());
+  K* pk = static_cast<K*>(keys.raw_data());
   int64_t* pc = cols.data<int64_t>();
   int64_t* po = offsets.data<int64_t>();
   make_keys<<<blocks_for(total), kThreads, 0, current_stream()>>>(px, rs, cs, n, total, pk, pc);
@@ -93,9 +118,9 @@ void sort_typed(const Tensor& x, bool descending, const Tensor& values, const Te
   row_offsets<<<blocks_for(rows + 1), kThreads, 0, current_stream()>>>(n, rows, po);
   CUDA_LAUNCH_CHECK();
   size_t bytes = 0;  // CUB sizes its scratch space on a first call without it
-  CUDA_CHECK(cub_sort<T>(nullptr, bytes, pk, pk + total, pc, pc + total, rows, n, po, descending));
+  CUDA_CHECK(cub_sort<K>(nullptr, bytes, pk, pk + total, pc, pc + total, rows, n, po, descending));
   Tensor scratch = empty({static_cast<int64_t>(bytes)}, {DType::U8, device});
-  CUDA_CHECK(cub_sort<T>(scratch.raw_data(), bytes, pk, pk + total, pc, pc + total, rows, n, po, descending));
+  CUDA_CHECK(cub_sort<K>(scratch.raw_data(), bytes, pk, pk + total, pc, pc + total, rows, n, po, descending));
   take_prefix<<<blocks_for(rows * k), kThreads, 0, current_stream()>>>(
       px, rs, cs, pc + total, n, k, rows * k, static_cast<T*>(values.raw_data()), indices.data<int64_t>());
   CUDA_LAUNCH_CHECK();

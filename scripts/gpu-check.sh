@@ -60,7 +60,8 @@ log "dependencies"
 missing=()
 for tool in cmake g++ make nvcc nvidia-smi; do command -v "$tool" > /dev/null || missing+=("program $tool"); done
 for hdr in eigen3/Eigen/Core fmt/format.h nlohmann/json.hpp doctest/doctest.h zlib.h CLI/CLI.hpp; do
-  [ -e "/usr/include/$hdr" ] || [ -e "/usr/local/include/$hdr" ] || missing+=("header $hdr")
+  [ -e "/usr/include/$hdr" ] || [ -e "/usr/local/include/$hdr" ] || [ -e "${CMAKE_PREFIX_PATH:-/nonexistent}/include/$hdr" ] ||
+    missing+=("header $hdr")
 done
 CUDA_INC=$([ -n "$NVCC" ] && echo "$(dirname "$NVCC")/../include")
 [ -e "${CUDA_INC:-/nonexistent}/cublas_v2.h" ] || [ -e /usr/include/cublas_v2.h ] || missing+=("cuBLAS headers")

@@ -76,6 +76,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   ENGINE_CHECK(is_floating(a_in.dtype()), "matmul", "expects floating tensors, got {}", dtype_name(a_in.dtype()));
   ENGINE_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, "matmul", "scalars are not matrices ({} and {})",
                shape_str(a_in.shape()), shape_str(b_in.shape()));
+  if (a_in.dim() == 1 && b_in.dim() == 1) return matmul(a_in.unsqueeze(0), b_in.unsqueeze(-1)).reshape({});
   if (a_in.dim() == 1) return matmul(a_in.unsqueeze(0), b_in).squeeze(-2);
   if (b_in.dim() == 1) return matmul(a_in, b_in.unsqueeze(-1)).squeeze(-1);
   Tensor out = matmul_forward(a_in, b_in);

@@ -144,6 +144,9 @@ TEST_CASE("gradcheck: views, sum, mean, matmul") {
   gradcheck([](const Tensors& t) { return matmul(t[0], t[1]); }, {a, bb});   // broadcast left operand
   Tensor v = rand_f64({3}, 16);
   gradcheck([](const Tensors& t) { return matmul(t[0], t[1]); }, {a, v});
+  Tensor u = rand_f64({3}, 19);  // vector . vector is a 0-d dot product
+  CHECK(matmul(u, v).dim() == 0);
+  gradcheck([](const Tensors& t) { return matmul(t[0], t[1]); }, {u, v});
   Tensor w = rand_f64({4, 3}, 17), bias = rand_f64({4}, 18);
   gradcheck([](const Tensors& t) { return linear(t[0], t[1], t[2]); }, {ba, w, bias});
 }
