@@ -1,0 +1,39 @@
+// Pieces every catalog model shares (lampa-models.md section 2): the feature encoder, the residual MLP head,
+// padding of the hit dimension, and the dropout-free PyG-style MLP.
+#pragma once
+#include <memory>
+
+#include "engine/nn/layers.h"
+#include "engine/nn/module.h"
+#include "engine/tensor.h"
+
+namespace models {
+
+using engine::Tensor;
+
+// Linear(in, h) -> ReLU -> Linear(h, h): [N, in] -> [N, h].
+class FeatureEncoder : public engine::nn::UnaryModule {
+ public:
+  FeatureEncoder(int64_t in_dim, int64_t h_dim);
+  Tensor forward(const Tensor& x) override;
+
+ private:
+  std::shared_ptr<engine::nn::Linear> lin1_, lin2_;
+};
+
+// The "residual MLP head": out = e + Dropout(p)(MLP(e)), where MLP is PyG's MLP(c -> 256 -> ... -> c) with
+// num_layers L, LayerNorm + act after every layer but the last (parameters 513c + 768 + (L-2) * 66,304).
+class ResidualMLPHead : public engine::nn::UnaryModule {
+ public:
+  ResidualMLPHead(int64_t channels, int num_layers, engine::nn::ActivationKind act, double dropout);
+  Tensor forward(const Tensor& e) override;  // [N, c] -> [N, c]
+
+ private:
+  std::shared_ptr<engine::nn::MLP> mlp_;
+  std::shared_ptr<engine::nn::Dropout> dropout_;
+};
+
+// Appends rows filled with `value` so that x.size(0) becomes a multiple of `multiple` (no copy when it already is).
+Tensor pad_rows(const Tensor& x, int64_t multiple, double value = 0.0);
+
+}  // namespace models

@@ -1,0 +1,20 @@
+// Builds any catalog model by name from a JSON config: the shipped defaults of that model (configs/<name>.json
+// semantics, embedded here) overlaid with the caller's overrides. Unknown names and unknown config keys throw
+// with the list of what is accepted.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/model.h"
+
+namespace models {
+
+// Names of every buildable tracking model, in catalog order.
+std::vector<std::string> tracking_model_names();
+// The shipped default config of a model (throws for an unknown name).
+Config default_config(const std::string& name);
+// default_config(name) merged with `overrides` (JSON merge-patch), then the model built from it.
+std::shared_ptr<TrackingModel> build_tracking_model(const std::string& name, const Config& overrides = Config::object());
+
+}  // namespace models
