@@ -14,6 +14,8 @@ namespace models {
 std::vector<std::string> tracking_model_names();
 // The shipped default config of a model (throws for an unknown name).
 Config default_config(const std::string& name);
+// The reference's training hyper-parameters for a model (lampa-models.md 7.4): {"lr", "epochs", "step_size"}.
+Config reference_training(const std::string& name);
 // default_config(name) merged with `overrides` (JSON merge-patch), then the model built from it.
 std::shared_ptr<TrackingModel> build_tracking_model(const std::string& name, const Config& overrides = Config::object());
 

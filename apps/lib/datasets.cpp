@@ -1,0 +1,80 @@
+// Dataset resolution (see datasets.h).
+#include "apps/lib/datasets.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <stdexcept>
+
+#include "apps/lib/progress.h"
+#include "data/cache.h"
+#include "data/detector.h"
+#include "data/simulator.h"
+#include "data/trackml_io.h"
+
+namespace app {
+
+namespace fs = std::filesystem;
+
+std::string default_cache_root() {
+  if (const char* p = std::getenv("HEP_CACHE"); p && *p) return p;
+  if (const char* p = std::getenv("XDG_CACHE_HOME"); p && *p) return std::string(p) + "/hepengine";
+  if (const char* p = std::getenv("HOME"); p && *p) return std::string(p) + "/.cache/hepengine";
+  return ".hepengine-cache";
+}
+
+namespace {
+
+bool has_manifest(const std::string& dir) { return fs::exists(fs::path(dir) / "manifest.json"); }
+
+// Simulates `events` pixel-only events into `dir` (skipping files that already exist, so an interrupted run resumes).
+void simulate_events(const std::string& dir, const DataRequest& r) {
+  fs::create_directories(dir);
+  data::sim::SimConfig cfg;
+  cfg.mu = r.sim_mu;
+  cfg.seed = r.sim_seed;
+  cfg.pixel_only = true;
+  const data::sim::Simulator sim(data::builtin_detector(), cfg);
+  Progress progress(fmt::format("simulating {} events (mu {}) into {}", r.sim_events, r.sim_mu, dir), r.sim_events, 5);
+  for (int i = 0; i < r.sim_events; ++i) {
+    const int64_t id = i + 1;
+    const std::string prefix = data::event_prefix(dir, id);
+    if (!fs::exists(prefix + "-hits.csv.gz")) data::write_event(prefix, sim.simulate(id), /*gzip=*/true);
+    progress.update(i + 1, fmt::format("event {}", id));
+  }
+  progress.finish("done");
+}
+
+void build(const std::string& events_dir, const std::string& cache, const DataRequest& r) {
+  data::CacheOptions options;
+  options.features.n_sectors = r.n_sectors;
+  fmt::print(stderr, "building the processed cache {} from {} ({} sector(s) per event)\n", cache, events_dir,
+             r.n_sectors);
+  data::build_cache({events_dir}, cache, options);
+}
+
+}  // namespace
+
+std::string resolve_tracking_dataset(const DataRequest& r) {
+  if (r.data.empty()) {
+    const std::string root = fmt::format("{}/sim-mu{}-n{}-seed{}", default_cache_root(), r.sim_mu, r.sim_events,
+                                         r.sim_seed);
+    const std::string cache = r.cache_dir.empty() ? fmt::format("{}/cache-s{}", root, r.n_sectors) : r.cache_dir;
+    if (has_manifest(cache)) return cache;
+    simulate_events(root + "/events", r);
+    build(root + "/events", cache, r);
+    return cache;
+  }
+  if (!fs::exists(r.data)) throw std::runtime_error(fmt::format("--data {}: no such file or folder", r.data));
+  if (has_manifest(r.data)) return r.data;
+  if (!fs::is_directory(r.data))
+    throw std::runtime_error(fmt::format("--data {}: expected a folder of TrackML events or a processed cache", r.data));
+  if (data::find_event_prefixes(r.data).empty())
+    throw std::runtime_error(fmt::format("--data {}: no event*-hits.csv[.gz] files and no manifest.json", r.data));
+  const std::string cache = r.cache_dir.empty() ? fmt::format("{}/cache-s{}", r.data, r.n_sectors) : r.cache_dir;
+  if (!has_manifest(cache)) build(r.data, cache, r);
+  return cache;
+}
+
+}  // namespace app

@@ -1,0 +1,26 @@
+// Where training data comes from: resolves the user's --data argument to a processed cache folder (data/cache.h),
+// building the cache from TrackML files, or simulating a small dataset first when no data is given, so
+// `train --model NAME` works on a fresh machine with no download.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace app {
+
+struct DataRequest {
+  std::string data;          // "" (simulate), a cache folder (manifest.json), or a folder of TrackML event files
+  std::string cache_dir;     // where to build the cache ("" = next to the events)
+  int n_sectors = 10;        // 10: tracking-6k style sectors; 1: whole events (tracking-60k style)
+  int sim_events = 12;       // simulated events when data is ""
+  double sim_mu = 200;       // their pile-up
+  uint64_t sim_seed = 1;
+};
+
+// The default folder for simulated data: $HEP_CACHE, else $XDG_CACHE_HOME/hepengine, else ~/.cache/hepengine.
+std::string default_cache_root();
+
+// Returns a cache folder holding manifest.json, creating it (and simulating events) when needed. Progress goes to
+// stderr. Throws std::runtime_error with the path for an unusable --data.
+std::string resolve_tracking_dataset(const DataRequest& request);
+
+}  // namespace app
