@@ -30,7 +30,7 @@ engine::Tensor required(const engine::io::SafetensorsContents& c, const std::str
 
 json options_json(const FeatureOptions& o) {
   return {{"n_sectors", o.n_sectors},     {"sector_ds", o.sector_ds},
-          {"sector_di", o.sector_di},     {"graphs", o.graphs},
+          {"sector_di", o.sector_di},     {"graphs", o.graphs}, {"radius_pairs", o.radius_pairs},
           {"pair_radius", o.pair_radius}, {"pair_max_neighbors", o.pair_max_neighbors},
           {"knn_k", o.knn_k}};
 }
@@ -41,6 +41,7 @@ FeatureOptions options_from_json(const json& j) {
   o.sector_ds = j.at("sector_ds");
   o.sector_di = j.at("sector_di");
   o.graphs = j.at("graphs");
+  o.radius_pairs = j.value("radius_pairs", true);  // caches written before the option have the pairs
   o.pair_radius = j.at("pair_radius");
   o.pair_max_neighbors = j.at("pair_max_neighbors");
   o.knn_k = j.at("knn_k");

@@ -238,7 +238,9 @@ std::vector<Sample> make_samples(const PixelHits& h, const FeatureOptions& o) {
     smp.particle_sector = gather_rows(psector, rows, 1);
     if (o.graphs) {
       const auto pos = smp.pos.to_vector<float>();
-      smp.point_pairs = hept_point_pairs(pos, smp.particle_id.to_vector<int64_t>(), o.pair_radius, o.pair_max_neighbors);
+      smp.point_pairs = o.radius_pairs ? hept_point_pairs(pos, smp.particle_id.to_vector<int64_t>(), o.pair_radius,
+                                                          o.pair_max_neighbors)
+                                       : engine::empty({2, 0}, engine::DType::I64);
       smp.knn_edges = knn_graph(pos, o.knn_k);
     } else {
       smp.point_pairs = engine::empty({2, 0}, engine::DType::I64);

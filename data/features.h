@@ -19,6 +19,7 @@ struct FeatureOptions {
   double sector_ds = 1.3;   // extended-sector slope factor
   double sector_di = 0.0;   // extended-sector intercept
   bool graphs = true;       // build point_pairs and knn_edges
+  bool radius_pairs = true; // with graphs: also HEPT's radius-graph point_pairs (the largest part of a sample)
   double pair_radius = 1.0; // HEPT radius graph in (eta, phi)
   int pair_max_neighbors = 256;
   int knn_k = 60;           // Lampa / HEPT kNN graph (self loops included)

@@ -26,6 +26,10 @@ std::string default_cache_root() {
 
 namespace {
 
+std::string cache_name(const DataRequest& r) {
+  return fmt::format("cache-s{}-{}", r.n_sectors, r.radius_pairs ? "radius" : "knn");
+}
+
 bool has_manifest(const std::string& dir) { return fs::exists(fs::path(dir) / "manifest.json"); }
 
 // Simulates `events` pixel-only events into `dir` (skipping files that already exist, so an interrupted run resumes).
@@ -49,6 +53,7 @@ void simulate_events(const std::string& dir, const DataRequest& r) {
 void build(const std::string& events_dir, const std::string& cache, const DataRequest& r) {
   data::CacheOptions options;
   options.features.n_sectors = r.n_sectors;
+  options.features.radius_pairs = r.radius_pairs;
   fmt::print(stderr, "building the processed cache {} from {} ({} sector(s) per event)\n", cache, events_dir,
              r.n_sectors);
   data::build_cache({events_dir}, cache, options);
@@ -60,7 +65,7 @@ std::string resolve_tracking_dataset(const DataRequest& r) {
   if (r.data.empty()) {
     const std::string root = fmt::format("{}/sim-mu{}-n{}-seed{}", default_cache_root(), r.sim_mu, r.sim_events,
                                          r.sim_seed);
-    const std::string cache = r.cache_dir.empty() ? fmt::format("{}/cache-s{}", root, r.n_sectors) : r.cache_dir;
+    const std::string cache = r.cache_dir.empty() ? fmt::format("{}/{}", root, cache_name(r)) : r.cache_dir;
     if (has_manifest(cache)) return cache;
     simulate_events(root + "/events", r);
     build(root + "/events", cache, r);
@@ -72,7 +77,7 @@ std::string resolve_tracking_dataset(const DataRequest& r) {
     throw std::runtime_error(fmt::format("--data {}: expected a folder of TrackML events or a processed cache", r.data));
   if (data::find_event_prefixes(r.data).empty())
     throw std::runtime_error(fmt::format("--data {}: no event*-hits.csv[.gz] files and no manifest.json", r.data));
-  const std::string cache = r.cache_dir.empty() ? fmt::format("{}/cache-s{}", r.data, r.n_sectors) : r.cache_dir;
+  const std::string cache = r.cache_dir.empty() ? fmt::format("{}/{}", r.data, cache_name(r)) : r.cache_dir;
   if (!has_manifest(cache)) build(r.data, cache, r);
   return cache;
 }

@@ -11,6 +11,7 @@ struct DataRequest {
   std::string data;          // "" (simulate), a cache folder (manifest.json), or a folder of TrackML event files
   std::string cache_dir;     // where to build the cache ("" = next to the events)
   int n_sectors = 10;        // 10: tracking-6k style sectors; 1: whole events (tracking-60k style)
+  bool radius_pairs = false; // also build HEPT's radius-graph loss pairs (10x the build time and disk of kNN only)
   int sim_events = 12;       // simulated events when data is ""
   double sim_mu = 200;       // their pile-up
   uint64_t sim_seed = 1;

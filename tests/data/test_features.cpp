@@ -184,6 +184,16 @@ TEST_CASE("tracking-6k sector split: wedges cover the event, particles go to at 
   const auto whole = make_samples(ph, opt);
   REQUIRE(whole.size() == 1);
   CHECK(whole[0].num_hits() == static_cast<int64_t>(ph.size()));
+
+  // radius_pairs = false keeps the kNN graph and drops only HEPT's radius pairs
+  opt.n_sectors = 10;
+  opt.graphs = true;
+  const auto with_pairs = make_samples(ph, opt);
+  opt.radius_pairs = false;
+  const auto knn_only = make_samples(ph, opt);
+  CHECK(with_pairs[3].point_pairs.size(1) > 0);
+  CHECK(knn_only[3].point_pairs.size(1) == 0);
+  CHECK(knn_only[3].knn_edges.to_vector<int64_t>() == with_pairs[3].knn_edges.to_vector<int64_t>());
 }
 
 TEST_CASE("full-event feature build timing (printed)") {
