@@ -1,0 +1,30 @@
+// The per-particle pile-up classifier (hept.md 3.9, pile-up variant): the last input column (pid_class) goes
+// through Embedding(7, 10) and replaces that column, a catalog backbone embeds every particle, and out_proj
+// (Linear(out_dim, 1)) gives the logit of "from the leading vertex"; the probability is its sigmoid.
+// Inputs: x [N, F] with pid_class last (data/pileup_sim.h: F = 9), coords [N, 4] = (eta, phi, eta, phi).
+#pragma once
+#include <memory>
+#include <string>
+
+#include "engine/nn/layers.h"
+#include "models/model.h"
+
+namespace models {
+
+class PileupModel : public engine::nn::Module {
+ public:
+  // Builds the backbone `name` with config `overrides` plus x_dim = in_features - 1 + 10 and coords_dim = 4.
+  PileupModel(const std::string& name, int64_t in_features, const Config& overrides);
+  Tensor forward(const ModelInput& in);  // logits [N]
+  const std::string& name() const { return name_; }
+  const Config& config() const { return config_; }  // the overrides it was built from (for checkpoints)
+
+ private:
+  std::string name_;
+  Config config_;
+  std::shared_ptr<engine::nn::Embedding> class_embedding_;
+  std::shared_ptr<TrackingModel> backbone_;
+  std::shared_ptr<engine::nn::Linear> out_proj_;
+};
+
+}  // namespace models
