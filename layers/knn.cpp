@@ -40,11 +40,16 @@ Tensor knn(const Tensor& points, int64_t k, bool include_self, KnnMethod method)
     LAYER_DISPATCH(p.device(), knn_bruteforce, p, kk, include_self, out);
     return out;
   }
-  const bool tree = method == KnnMethod::KdTree || (method == KnnMethod::Auto && p.size(1) <= 64);
-  if (tree)
+  if (method == KnnMethod::KdTree) {
     cpu::knn_kdtree(p, kk, include_self, out);
-  else
+  } else if (method == KnnMethod::BruteForce) {
     cpu::knn_bruteforce(p, kk, include_self, out);
+  } else {
+    // Auto: the kd-tree unless its probe queries show it would look at more than 15% of the points per query
+    // (then the brute force is faster); D <= 6 always keeps the tree.
+    const double give_up = p.size(1) <= 6 ? 0.0 : 0.15;
+    if (!cpu::knn_kdtree(p, kk, include_self, out, give_up)) cpu::knn_bruteforce(p, kk, include_self, out);
+  }
   return out;
 }
 

@@ -14,8 +14,10 @@
 //   * BruteForce: tiled brute force (query tiles x point tiles, differences in a point-transposed tile buffer,
 //     running top-k per query row kept as a sorted list; memory O(N k + tile), never N x N). CPU (multi-threaded
 //     over query tiles) and CUDA (one thread per query over shared-memory point tiles).
-//   * Auto: CPU tensors use the kd-tree for D <= 64 (it is exact for every D and never slower than ~2x brute
-//     force), BruteForce above; CUDA tensors always use the CUDA brute force.
+//   * Auto: CPU tensors use the kd-tree; for D > 6 and N >= 4096 the tree first answers 64 probe queries and the
+//     search switches to the brute force when they compared against more than 15% of the points on average
+//     (uniform high-dimensional data: the tree cannot prune there and would be ~3x slower than brute force).
+//     CUDA tensors always use the CUDA brute force.
 #pragma once
 #include <cstdint>
 
@@ -29,7 +31,7 @@ enum class KnnMethod { Auto, KdTree, BruteForce };
 // N - 1 (self excluded): k larger than the available neighbours is CLAMPED (documented choice), so every row is
 // complete. Row i lists the k' nearest points of point i sorted by (distance, index). With include_self the point
 // itself is always among them at distance 0 (first, unless an exact duplicate with a smaller index exists).
-// N = 0 gives [0, k'] with k' = 0... (shape [0, 0]); k must be >= 0. Output on the device of `points`.
+// N = 0 gives shape [0, 0]; k must be >= 0. Output on the device of `points`.
 engine::Tensor knn(const engine::Tensor& points, int64_t k, bool include_self = true,
                    KnnMethod method = KnnMethod::Auto);
 

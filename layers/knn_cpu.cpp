@@ -124,9 +124,10 @@ struct KdTree {
     return acc;
   }
 
-  void search(int64_t node, const double* q, int64_t self, TopK& top) const {
+  void search(int64_t node, const double* q, int64_t self, TopK& top, int64_t& visited) const {
     const Node& nd = nodes[static_cast<size_t>(node)];
     if (nd.left < 0) {
+      visited += nd.end - nd.begin;
       for (int64_t t = nd.begin; t < nd.end; ++t) {
         const int64_t j = order[static_cast<size_t>(t)];
         if (j == self) continue;
@@ -143,25 +144,39 @@ struct KdTree {
     const double dl = box_distance(nd.left, q), dr = box_distance(nd.right, q);
     const int64_t first = dl <= dr ? nd.left : nd.right, second = dl <= dr ? nd.right : nd.left;
     const double d1 = std::min(dl, dr), d2 = std::max(dl, dr);
-    if (!top.prune(d1)) search(first, q, self, top);
-    if (!top.prune(d2)) search(second, q, self, top);
+    if (!top.prune(d1)) search(first, q, self, top, visited);
+    if (!top.prune(d2)) search(second, q, self, top, visited);
   }
 };
 
 }  // namespace
 
-void knn_kdtree(const Tensor& points, int64_t k, bool include_self, const Tensor& out) {
+bool knn_kdtree(const Tensor& points, int64_t k, bool include_self, const Tensor& out, double max_visit_fraction) {
   const int64_t N = points.size(0), D = points.size(1);
   const std::vector<double> p = points_as_double(points);
   const KdTree tree(p, N, D);
   int64_t* o = out.data<int64_t>();
-  engine::parallel_for(0, N, 64, [&](int64_t b, int64_t e) {
-    std::vector<double> dbuf(static_cast<size_t>(k));
-    for (int64_t i = b; i < e; ++i) {
+  std::vector<double> dbuf(static_cast<size_t>(k));
+  if (max_visit_fraction > 0 && N >= 4096) {
+    // Probe: 64 evenly spaced queries; give up when they look at too large a share of the points.
+    constexpr int64_t kProbes = 64;
+    int64_t visited = 0;
+    for (int64_t s = 0; s < kProbes; ++s) {
+      const int64_t i = s * N / kProbes;
       TopK top{k, 0, dbuf.data(), o + i * k};
-      tree.search(0, &p[static_cast<size_t>(i * D)], include_self ? -1 : i, top);
+      tree.search(0, &p[static_cast<size_t>(i * D)], include_self ? -1 : i, top, visited);
+    }
+    if (static_cast<double>(visited) > max_visit_fraction * static_cast<double>(kProbes * N)) return false;
+  }
+  engine::parallel_for(0, N, 64, [&](int64_t b, int64_t e) {
+    std::vector<double> d(static_cast<size_t>(k));
+    int64_t visited = 0;
+    for (int64_t i = b; i < e; ++i) {
+      TopK top{k, 0, d.data(), o + i * k};
+      tree.search(0, &p[static_cast<size_t>(i * D)], include_self ? -1 : i, top, visited);
     }
   });
+  return true;
 }
 
 void knn_bruteforce(const Tensor& points, int64_t k, bool include_self, const Tensor& out) {

@@ -9,8 +9,12 @@
 
 namespace layers::cpu {
 
-// kd-tree (median split on the widest dimension of the tight bounding box, leaves <= 16 points).
-void knn_kdtree(const engine::Tensor& points, int64_t k, bool include_self, const engine::Tensor& out);
+// kd-tree (median split on the widest dimension of the tight bounding box, leaves <= 16 points). With
+// max_visit_fraction > 0 and N >= 4096, 64 probe queries run first; when they compare against more than that
+// fraction of the points on average (high intrinsic dimension: the tree cannot prune), it returns false without
+// finishing (the caller then runs the brute force). Returns true when `out` is complete.
+bool knn_kdtree(const engine::Tensor& points, int64_t k, bool include_self, const engine::Tensor& out,
+                double max_visit_fraction = 0.0);
 // Tiled brute force over a point-transposed double copy; queries split over threads.
 void knn_bruteforce(const engine::Tensor& points, int64_t k, bool include_self, const engine::Tensor& out);
 

@@ -162,3 +162,12 @@ TEST_CASE("knn: results do not depend on the thread count") {
   CHECK(a == c);
   CHECK(a == d);
 }
+
+TEST_CASE("knn: Auto on N >= 4096 (probe path) agrees with brute force on noise and on a manifold") {
+  for (bool noise : {true, false}) {
+    Tensor p = noise ? uniform_points(4500, 24, 91) : manifold_points(4500, 24, 92);
+    auto a = layers::knn(p, 12, true, KnnMethod::Auto).to_vector<int64_t>();
+    auto b = layers::knn(p, 12, true, KnnMethod::BruteForce).to_vector<int64_t>();
+    CHECK(a == b);
+  }
+}
