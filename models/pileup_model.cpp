@@ -13,7 +13,7 @@ constexpr int64_t kClasses = 7, kClassDim = 10;
 PileupModel::PileupModel(const std::string& name, int64_t in_features, const Config& overrides)
     : name_(name), config_(overrides) {
   Config c = overrides;
-  c["x_dim"] = in_features - 1 + kClassDim;
+  c[default_config(name).contains("in_dim") ? "in_dim" : "x_dim"] = in_features - 1 + kClassDim;
   c["coords_dim"] = 4;
   class_embedding_ = register_module("pid_embedding", std::make_shared<nn::Embedding>(kClasses, kClassDim));
   backbone_ = register_module("backbone", build_tracking_model(name, c));

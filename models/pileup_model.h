@@ -13,7 +13,7 @@ namespace models {
 
 class PileupModel : public engine::nn::Module {
  public:
-  // Builds the backbone `name` with config `overrides` plus x_dim = in_features - 1 + 10 and coords_dim = 4.
+  // Builds the backbone `name` with config `overrides` plus x_dim (or in_dim) = in_features - 1 + 10 and coords_dim = 4.
   PileupModel(const std::string& name, int64_t in_features, const Config& overrides);
   Tensor forward(const ModelInput& in);  // logits [N]
   const std::string& name() const { return name_; }

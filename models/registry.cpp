@@ -1,0 +1,91 @@
+// The catalog registry: name -> (shipped defaults, factory), paper size presets, and config merging with checks.
+#include "models/registry.h"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+#include "models/catalog.h"
+
+namespace models {
+
+namespace {
+
+const std::vector<const ModelEntry*>& entries() {
+  static const std::vector<const ModelEntry*> all = {
+      &dgcnn_entry(),      &gravnet_entry(),     &hept_entry(),        &fullmamba2_entry(),
+      &gatedelta_entry(),  &lshgd_entry(),       &fullhybrid2_entry(), &hydra_entry(),
+      &fullfullhybrid2_entry(), &gdlocal1_entry(),
+  };
+  return all;
+}
+
+const ModelEntry& find_entry(const std::string& name) {
+  for (const ModelEntry* e : entries())
+    if (name == e->name) return *e;
+  std::string known;
+  for (const ModelEntry* e : entries()) known += (known.empty() ? "" : ", ") + std::string(e->name);
+  throw std::invalid_argument(fmt::format("unknown model '{}' (known models: {})", name, known));
+}
+
+// The paper's S/M/L sizes (paper-results.md) as overrides of the shipped config, for the models the paper sizes.
+Config size_preset(const std::string& name, const std::string& size) {
+  static const Config presets = Config::parse(R"({
+    "hmambav2": {"S": {"h_dim": 48, "n_layers": 4, "mlp_layers": 4},
+                 "M": {"h_dim": 64, "n_layers": 6, "mlp_layers": 5},
+                 "L": {}}
+  })");
+  if (size.empty() || size == "ref") return Config::object();
+  if (!presets.contains(name))
+    throw std::invalid_argument(fmt::format("model '{}' has no size presets (only the shipped config, size \"ref\")", name));
+  if (!presets[name].contains(size))
+    throw std::invalid_argument(fmt::format("model '{}': unknown size '{}' (S, M, L or ref)", name, size));
+  return presets[name][size];
+}
+
+}  // namespace
+
+Config reference_training(const std::string& name) {
+  static const Config table = Config::parse(R"({
+    "dgcnn": [1e-3, 2000, 500], "gravnet": [2e-4, 2000, 500], "hept": [1e-3, 1000, 500],
+    "flatformer": [1e-3, 1000, 500], "pct": [1e-3, 1000, 500], "mhaformer": [2e-4, 1000, 500],
+    "fullmamba2": [1e-4, 2500, 500], "fullhybrid2": [1e-3, 1000, 75], "fullfullhybrid2": [1e-3, 1000, 75],
+    "hydra": [1e-4, 2000, 500], "pemamba2": [1e-3, 1000, 500], "hmambav1": [2e-4, 2000, 400],
+    "hmambav2": [2e-4, 1000, 400], "gdlocal1": [5e-5, 2000, 500], "lshgd": [5e-5, 1000, 500],
+    "gatedelta": [5e-5, 1000, 500], "rwkv": [1e-4, 2000, 500], "rwkv7": [1e-4, 2000, 500]
+  })");
+  find_entry(name);  // unknown names throw
+  const auto& row = table.at(name);
+  return Config{{"lr", row[0]}, {"epochs", row[1]}, {"step_size", row[2]}};
+}
+
+std::vector<std::string> tracking_model_names() {
+  std::vector<std::string> names;
+  for (const ModelEntry* e : entries()) names.emplace_back(e->name);
+  return names;
+}
+
+Config default_config(const std::string& name) { return find_entry(name).defaults(); }
+
+std::shared_ptr<TrackingModel> build_tracking_model(const std::string& name, const Config& overrides) {
+  const ModelEntry& entry = find_entry(name);
+  Config config = entry.defaults();
+  if (!overrides.is_object()) throw std::invalid_argument("model config overrides must be a JSON object");
+  const std::string size = config_get<std::string>(overrides, "size", "");
+  config.merge_patch(size_preset(name, size));
+  for (const auto& [key, value] : overrides.items()) {
+    if (key != "size" && !config.contains(key))
+      throw std::invalid_argument(fmt::format("model '{}': unknown config key '{}' (known keys: {})", name, key,
+                                              [&] {
+                                                std::string k;
+                                                for (const auto& [ck, cv] : config.items()) k += (k.empty() ? "" : ", ") + ck;
+                                                return k;
+                                              }()));
+  }
+  config.merge_patch(overrides);
+  std::shared_ptr<TrackingModel> model = entry.make(config);
+  model->set_identity(name, config);
+  return model;
+}
+
+}  // namespace models

@@ -1,0 +1,43 @@
+// The registry: every catalog model builds by name from its shipped config and runs on a small sector; unknown
+// names, unknown keys and bad sizes give clear errors; overrides and size presets reach the model's config.
+#include <doctest/doctest.h>
+
+#include "engine/engine.h"
+#include "models/registry.h"
+
+using namespace engine;
+
+TEST_CASE("registry: every model builds by name and embeds a small sector") {
+  const auto names = models::tracking_model_names();
+  CHECK(names.size() >= 10);
+  Generator g(5);
+  const int64_t n = 260;
+  const Tensor x = randn({n, 15}, {}, &g);
+  const Tensor coords = concat({uniform({n, 1}, -4, 4, {}, &g), uniform({n, 1}, -3.14, 3.14, {}, &g),
+                                uniform({n, 4}, -1, 1, {}, &g)}, 1);
+  std::vector<int64_t> edges;  // a ring graph with self loops, enough for gdlocal1
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t d : {int64_t{0}, int64_t{1}, n - 1}) edges.push_back(i), edges.push_back((i + d) % n);
+  Tensor edge_index = from_vector(edges, {n * 3, 2}).t().contiguous();
+  for (const std::string& name : names) {
+    CAPTURE(name);
+    manual_seed(1);
+    auto model = models::build_tracking_model(name);
+    CHECK(model->name() == name);
+    CHECK(model->config() == models::default_config(name));
+    model->eval();
+    NoGradGuard no_grad;
+    const Tensor out = model->forward({x, coords, edge_index});
+    CHECK(out.shape() == Shape{n, model->out_dim()});
+  }
+}
+
+TEST_CASE("registry: errors and overrides") {
+  CHECK_THROWS_WITH(models::build_tracking_model("nosuch"), doctest::Contains("unknown model 'nosuch'"));
+  CHECK_THROWS_WITH(models::build_tracking_model("hept", {{"hdim", 3}}), doctest::Contains("unknown config key 'hdim'"));
+  CHECK_THROWS_WITH(models::build_tracking_model("hept", {{"h_dim", "wide"}}), doctest::Contains("h_dim"));
+  CHECK_THROWS_WITH(models::build_tracking_model("fullmamba2", {{"size", "S"}}), doctest::Contains("no size presets"));
+  auto m = models::build_tracking_model("fullmamba2", {{"n_layers", 2}});
+  CHECK(m->config()["n_layers"] == 2);
+  CHECK(models::reference_training("hept")["lr"] == 1e-3);
+}
