@@ -5,6 +5,7 @@
 //
 //   bench_hept [--threads N] [--sizes 6000,10000,60000,100000] [--dim 32] [--model]
 // Defaults: 2 threads, total well under 2 minutes.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -91,14 +92,16 @@ int main(int argc, char** argv) {
     const int64_t Np = (N + o.block_size - 1) / o.block_size * o.block_size;
     Tensor x = engine::randn({Np, dim}, engine::DType::F32, &gen);
     Tensor coords = make_coords(Np, N, gen);
-    Row r{N, 0, 0, 0};
-    {
+    Row r{N, 1e30, 1e30, 0};
+    // Best of several runs for the small sizes (the machine is shared; the ratio must not hinge on one noisy run).
+    const int reps = N <= 20000 ? 3 : 1;
+    for (int rep = 0; rep < reps; ++rep) {
       engine::NoGradGuard ng;
       double t0 = now_s();
       Tensor y = block.forward(x, coords, N);
-      r.fwd = now_s() - t0;
+      r.fwd = std::min(r.fwd, now_s() - t0);
     }
-    {
+    for (int rep = 0; rep < reps; ++rep) {
       Tensor xl = x.detach().requires_grad_();
       Tensor g = engine::randn({Np, dim}, engine::DType::F32, &gen);
       block.zero_grad();
@@ -107,7 +110,7 @@ int main(int argc, char** argv) {
       double t0 = now_s();
       Tensor y = block.forward(xl, coords, N);
       engine::sum(y * g).backward();
-      r.fwdbwd = now_s() - t0;
+      r.fwdbwd = std::min(r.fwdbwd, now_s() - t0);
       r.peak_mb = static_cast<double>(engine::cpu_allocator_stats().peak_allocated_bytes - base) / (1024.0 * 1024.0);
     }
     std::printf("| %lld | %.3f | %.3f | %.1f |\n", static_cast<long long>(N), r.fwd, r.fwdbwd, r.peak_mb);

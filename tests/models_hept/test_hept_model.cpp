@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <string>
 
 #include "engine/engine.h"
 #include "engine/io/safetensors.h"
@@ -89,15 +90,17 @@ TEST_CASE("hept model: parameter counts (Lampa config and checkpoint config)") {
 
 TEST_CASE("hept model: forward/backward on a small sector and Adam steps reduce a loss") {
   for (const char* version : {"src", "example"}) {
-    CAPTURE(version);
+    const std::string vname = version;
+    CAPTURE(vname);
     auto m = models::hept_entry().make(merged(Config{{"version", version}}));
-    auto in = sector(430, 3);
+    auto in = sector(330, 3);
     Tensor out = m->forward(in);
-    REQUIRE(out.shape() == engine::Shape{430, 16});
-    Tensor target = testing::rand_f32({430, 16}, 9, -0.5, 0.5);
+    REQUIRE(out.shape() == engine::Shape{330, 16});
+    Tensor target = testing::rand_f32({330, 16}, 9, -0.5, 0.5);
     engine::optim::Adam opt(m->named_parameters(), 1e-3);
     double first = 0, last = 0;
-    for (int step = 0; step < 5; ++step) {
+    m->eval();  // no dropout: the loss sequence is deterministic
+    for (int step = 0; step < 6; ++step) {
       opt.zero_grad();
       Tensor loss = engine::mean(engine::square(m->forward(in) - target));
       loss.backward();
@@ -174,7 +177,8 @@ TEST_CASE("hept checkpoint: golden outputs of the reference (float64 to 1e-6, fl
       MESSAGE("SKIPPED: " << name << " not found");
       continue;
     }
-    CAPTURE(name);
+    const std::string gname = name;
+    CAPTURE(gname);
     auto g = engine::io::load_safetensors(path);
     models::ModelInput in;
     in.x = *g.find("x");
@@ -191,8 +195,17 @@ TEST_CASE("hept checkpoint: golden outputs of the reference (float64 to 1e-6, fl
     models::ModelInput in64{in.x.to(DType::F64), in.coords.to(DType::F64), Tensor()};
     Tensor out64 = m->forward(in64);
     const double e64 = rel_l2(out64, emb64), e32 = rel_l2(out32, emb64), ref32 = rel_l2(emb32, emb64);
-    MESSAGE(name << ": float64 rel L2 " << e64 << ", float32 " << e32 << " (reference float32 " << ref32 << ")");
+    MESSAGE(std::string(name) << ": float64 rel L2 " << e64 << ", float32 " << e32 << " (reference float32 " << ref32 << ")");
     CHECK(e64 < 1e-6);
     CHECK(e32 < ref32);
+    if (std::string(name).find("777") != std::string::npos) {
+      // Without PyTorch's tie order (stable ties): which points get duplicated into the padding changes.
+      Config stable = merged(models::hept_checkpoint_overrides());
+      auto ms = models::hept_entry().make(stable);
+      models::load_hept_torch_checkpoint(*ms, ckpt);
+      ms->eval();
+      ms->to(DType::F64);
+      MESSAGE(std::string(name) << ": float64 with stable tie order: rel L2 " << rel_l2(ms->forward(in64), emb64));
+    }
   }
 }
