@@ -4,9 +4,12 @@
 // GatedDeltaProduct attention layer at d = 96 (lshgd's width). For L = 6k, 60k, 100k tokens: forward time (no grad),
 // forward+backward time, and peak CPU memory of forward+backward above the inputs (engine allocator high-water mark).
 //
-//   bench_gdelta [--threads N] [--naive-fwd-max L] [--naive-bwd-max L] [--lengths 6000,60000,100000]
-// Defaults: 2 threads; the naive forward up to L = 60000 (no grad: O(1) state), the naive forward+backward only up to
-// L = 6000 (its autograd graph keeps several [H, K, V] tensors per sub-step: ~0.6 GB at L = 6k, ~6 GB at 60k).
+//   bench_gdelta [--threads N] [--lengths 6000,60000,100000] [--naive-lengths 1000,2000] [--device cpu|cuda]
+// Defaults: 2 threads, CPU. The naive reference costs ~1-3 ms per sub-step on this 2-core machine (a dozen small
+// engine ops with autograd per step), i.e. minutes at L = 6k and far more at 60k, so it is MEASURED at the small
+// --naive-lengths only (two of them, to show its cost per sub-step is constant) and its time at the benchmark
+// lengths is EXTRAPOLATED linearly from the per-sub-step cost at the largest naive length (columns "est.").
+// With --device cuda the fused rule and the layer run on the GPU (no naive reference, no CPU peak memory).
 // Total < 2 minutes on 2 cores.
 #include <chrono>
 #include <cmath>
@@ -25,6 +28,13 @@
 using engine::Tensor;
 
 namespace {
+
+engine::Device g_device = engine::Device::cpu();
+
+// Waits for the device's queued work (a scalar copy to the host synchronises the stream).
+void sync_device(const Tensor& t) {
+  if (!g_device.is_cpu()) (void)engine::sum(t.detach()).to(engine::Device::cpu()).item();
+}
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -68,36 +78,42 @@ Result run(int64_t L, const RuleFn& rule, bool with_bwd) {
   manual_seed(L);
   Tensor q = uniform({T, H, K}, -1.0, 1.0), k = uniform({T, H, K}, -1.0, 1.0), v = uniform({T, H, V}, -1.0, 1.0);
   Tensor g = uniform({T, H}, -0.2, 0.0), beta = uniform({T, H}, 0.0, 1.0);
+  for (Tensor* t : {&q, &k, &v, &g, &beta}) *t = t->to(g_device);
   Result r;
   {
     NoGradGuard ng;
     double t0 = now_s();
     Tensor o = rule(q, k, v, g, beta);
+    sync_device(o);
     r.fwd_s = now_s() - t0;
   }
   if (!with_bwd) return r;
   for (Tensor* t : {&q, &k, &v, &g, &beta}) t->requires_grad_();
-  Tensor R = uniform({T, H, V}, -1.0, 1.0);
+  Tensor R = uniform({T, H, V}, -1.0, 1.0).to(g_device);
+  sync_device(R);
   const int64_t base = cpu_allocator_stats().allocated_bytes;
   reset_cpu_peak();
   double t0 = now_s();
   {
     Tensor o = rule(q, k, v, g, beta);
     sum(o * R).backward();
+    sync_device(q.grad());
   }
   r.fwdbwd_s = now_s() - t0;
-  r.peak_mb = static_cast<double>(cpu_allocator_stats().peak_allocated_bytes - base) / (1024.0 * 1024.0);
+  if (g_device.is_cpu()) r.peak_mb = static_cast<double>(cpu_allocator_stats().peak_allocated_bytes - base) / (1024.0 * 1024.0);
   return r;
 }
 
 Result layer_run(layers::GatedDeltaProduct& m, int64_t L) {
   using namespace engine;
-  Tensor u = uniform({L, m.d}, -1.0, 1.0);
+  Tensor u = uniform({L, m.d}, -1.0, 1.0).to(g_device);
+  sync_device(u);
   Result r;
   {
     NoGradGuard ng;
     double t0 = now_s();
     Tensor y = m.forward(u);
+    sync_device(y);
     r.fwd_s = now_s() - t0;
   }
   u.requires_grad_();
@@ -107,9 +123,10 @@ Result layer_run(layers::GatedDeltaProduct& m, int64_t L) {
   {
     Tensor y = m.forward(u);
     sum(y * y).backward();
+    sync_device(u.grad());
   }
   r.fwdbwd_s = now_s() - t0;
-  r.peak_mb = static_cast<double>(cpu_allocator_stats().peak_allocated_bytes - base) / (1024.0 * 1024.0);
+  if (g_device.is_cpu()) r.peak_mb = static_cast<double>(cpu_allocator_stats().peak_allocated_bytes - base) / (1024.0 * 1024.0);
   m.zero_grad();
   return r;
 }
@@ -136,49 +153,67 @@ std::string cell(double x, const char* fmt = "%.3f") {
 
 int main(int argc, char** argv) {
   int threads = 2;
-  int64_t naive_fwd_max = 60000, naive_bwd_max = 6000;
-  std::vector<int64_t> lengths{6000, 60000, 100000};
+  std::vector<int64_t> lengths{6000, 60000, 100000}, naive_lengths{1000, 2000};
+  std::string device_name = "cpu";
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--naive-fwd-max") && i + 1 < argc) naive_fwd_max = std::atoll(argv[++i]);
-    else if (!std::strcmp(argv[i], "--naive-bwd-max") && i + 1 < argc) naive_bwd_max = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--naive-lengths") && i + 1 < argc) naive_lengths = parse_list(argv[++i]);
     else if (!std::strcmp(argv[i], "--lengths") && i + 1 < argc) lengths = parse_list(argv[++i]);
+    else if (!std::strcmp(argv[i], "--device") && i + 1 < argc) device_name = argv[++i];
     else {
-      std::fprintf(stderr,
-                   "usage: bench_gdelta [--threads N] [--naive-fwd-max L] [--naive-bwd-max L] [--lengths a,b,c]\n");
+      std::fprintf(stderr, "usage: bench_gdelta [--threads N] [--lengths a,b,c] [--naive-lengths a,b] "
+                           "[--device cpu|cuda]\n");
       return 2;
     }
   }
   engine::set_num_threads(threads);
+  g_device = engine::Device::parse(device_name);
+  const bool cpu = g_device.is_cpu();
   const double t_start = now_s();
-  std::printf("# bench_gdelta: fused gated delta rule vs naive step-by-step reference, float32, CPU, %d threads\n",
-              threads);
-  std::printf("# scan shape: 6 heads, K = 16, V = 32, T = 2L sub-steps (2 Householder steps per token)\n\n");
-  std::printf("| L (tokens) | T (sub-steps) | fused fwd (s) | fused fwd+bwd (s) | fused peak (MB) | naive fwd (s) | "
-              "naive fwd+bwd (s) | naive peak (MB) | speed-up fwd | speed-up fwd+bwd |\n"
-              "|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("# bench_gdelta: fused gated delta rule vs naive step-by-step reference, float32, %s, %d CPU threads\n",
+              g_device.str().c_str(), threads);
+  std::printf("# scan shape: 6 heads, K = 16, V = 32, T = 2L sub-steps (2 Householder steps per token)\n");
+  // The naive reference (measured at small L; its cost per sub-step is constant, checked by the two lengths).
+  double naive_fwd_per_step = -1, naive_fb_per_step = -1;
+  if (cpu && !naive_lengths.empty()) {
+    std::printf("\n| naive reference: L (tokens) | T | fwd (s) | fwd+bwd (s) | peak fwd+bwd (MB) | fwd per sub-step (us) | "
+                "fwd+bwd per sub-step (us) |\n|---|---|---|---|---|---|---|\n");
+    for (int64_t L : naive_lengths) {
+      Result nv = run(L, naive_rule, true);
+      naive_fwd_per_step = nv.fwd_s / static_cast<double>(2 * L);
+      naive_fb_per_step = nv.fwdbwd_s / static_cast<double>(2 * L);
+      std::printf("| | %lld | %lld | %.3f | %.3f | %.1f | %.1f | %.1f |\n", static_cast<long long>(L),
+                  static_cast<long long>(2 * L), nv.fwd_s, nv.fwdbwd_s, nv.peak_mb, naive_fwd_per_step * 1e6,
+                  naive_fb_per_step * 1e6);
+      std::fflush(stdout);
+    }
+  }
+  std::printf("\n| fused: L (tokens) | T | fwd (s) | fwd+bwd (s) | peak fwd+bwd (MB) | peak / L (KB) | naive fwd est. (s) | "
+              "naive fwd+bwd est. (s) | speed-up fwd | speed-up fwd+bwd |\n|---|---|---|---|---|---|---|---|---|---|\n");
   const RuleFn fused = [](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& g, const Tensor& b) {
     return layers::gated_delta_rule(q, k, v, g, b, 64);
   };
   for (int64_t L : lengths) {
     Result f = run(L, fused, true);
-    Result nv;
-    if (L <= naive_fwd_max) nv = run(L, naive_rule, L <= naive_bwd_max);
-    std::printf("| %lld | %lld | %s | %s | %s | %s | %s | %s | %s | %s |\n", static_cast<long long>(L),
+    const double T = static_cast<double>(2 * L);
+    const double nf = naive_fwd_per_step < 0 ? -1 : naive_fwd_per_step * T;
+    const double nb = naive_fb_per_step < 0 ? -1 : naive_fb_per_step * T;
+    std::printf("| | %lld | %lld | %s | %s | %s | %s | %s | %s | %s | %s |\n", static_cast<long long>(L),
                 static_cast<long long>(2 * L), cell(f.fwd_s).c_str(), cell(f.fwdbwd_s).c_str(),
-                cell(f.peak_mb, "%.1f").c_str(), cell(nv.fwd_s).c_str(), cell(nv.fwdbwd_s).c_str(),
-                cell(nv.peak_mb, "%.1f").c_str(), cell(nv.fwd_s < 0 ? -1 : nv.fwd_s / f.fwd_s, "%.0fx").c_str(),
-                cell(nv.fwdbwd_s < 0 ? -1 : nv.fwdbwd_s / f.fwdbwd_s, "%.0fx").c_str());
+                cell(f.peak_mb, "%.1f").c_str(), cell(f.peak_mb < 0 ? -1 : f.peak_mb * 1024.0 / L, "%.2f").c_str(),
+                cell(nf, "%.0f").c_str(), cell(nb, "%.0f").c_str(), cell(nf < 0 ? -1 : nf / f.fwd_s, "%.0fx").c_str(),
+                cell(nb < 0 ? -1 : nb / f.fwdbwd_s, "%.0fx").c_str());
     std::fflush(stdout);
   }
   engine::manual_seed(1);
   layers::GatedDeltaProduct attn(96);
-  std::printf("\n| GatedDeltaProduct(96) layer | L | fwd (s) | fwd+bwd (s) | peak fwd+bwd (MB) | peak / L (KB) |\n"
-              "|---|---|---|---|---|---|\n");
+  attn.to(g_device);
+  std::printf("\n| GatedDeltaProduct(96) layer: L | fwd (s) | fwd+bwd (s) | peak fwd+bwd (MB) | peak / L (KB) |\n"
+              "|---|---|---|---|---|\n");
   for (int64_t L : lengths) {
     Result r = layer_run(attn, L);
-    std::printf("| | %lld | %.3f | %.3f | %.1f | %.2f |\n", static_cast<long long>(L), r.fwd_s, r.fwdbwd_s,
-                r.peak_mb, r.peak_mb * 1024.0 / static_cast<double>(L));
+    std::printf("| %lld | %.3f | %.3f | %s | %s |\n", static_cast<long long>(L), r.fwd_s, r.fwdbwd_s,
+                cell(r.peak_mb, "%.1f").c_str(), cell(r.peak_mb < 0 ? -1 : r.peak_mb * 1024.0 / L, "%.2f").c_str());
     std::fflush(stdout);
   }
   std::printf("\ntotal wall time %.1f s\n", now_s() - t_start);
