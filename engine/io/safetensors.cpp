@@ -190,7 +190,9 @@ SafetensorsContents load_safetensors(const std::string& path) {
     if (name == "__metadata__") out.metadata = parse_metadata(path, j);
     else entries.push_back(parse_entry(path, name, j));
   }
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
+  // by (begin, end): an empty tensor shares its begin with the next one and must come first
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   const uint64_t data_size = file_size - 8 - header_len;
   uint64_t expected = 0;
   for (const Entry& e : entries) {

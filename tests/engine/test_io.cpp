@@ -92,6 +92,12 @@ TEST_CASE("io: safetensors round trip of every dtype, layout and metadata") {
   CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
   save_safetensors(dir.file("none.safetensors"), {});
   CHECK(load_safetensors(dir.file("none.safetensors")).tensors.empty());
+  // empty tensors between non-empty ones share their offset with the next tensor
+  save_safetensors(dir.file("mid.safetensors"), {{"a", ones({3})}, {"gap", zeros({2, 0})}, {"b", ones({2})}});
+  const auto mid = load_safetensors(dir.file("mid.safetensors"));
+  REQUIRE(mid.find("gap") != nullptr);
+  CHECK(mid.find("gap")->shape() == Shape{2, 0});
+  CHECK(mid.find("b")->to_vector<float>() == std::vector<float>{1, 1});
 }
 
 TEST_CASE("io: reads a hand-built safetensors file (reference byte layout)") {
