@@ -1,0 +1,245 @@
+// infer: runs a trained tracking model on one event and builds track candidates.
+//   infer --checkpoint RUN/best.safetensors --event PREFIX|SAMPLE.safetensors [--out DIR] [--device cpu|cuda]
+//         [--eps X] [--min-samples N] [--plot] [--save-embeddings]
+// PREFIX is a TrackML event prefix (DIR/event000001000; .csv or .csv.gz files) or a processed sample file. Writes
+// DIR/submission.csv (hit_id,track_id of the pixel hits the model sees), DIR/metrics.json and, with truth, prints
+// accuracy@k, recall, the TrackML score, double-majority and LHC-style efficiencies and the fake rate. Every error
+// is one line on stderr and a non-zero exit; outputs are written atomically.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "apps/lib/tracking_task.h"
+#include "data/cache.h"
+#include "data/detector.h"
+#include "data/efficiency.h"
+#include "data/features.h"
+#include "data/score.h"
+#include "data/svg_plot.h"
+#include "data/track_building.h"
+#include "data/trackml_io.h"
+#include "engine/engine.h"
+#include "models/registry.h"
+#include "models/tracking_metrics.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Times named stages and prints them.
+class StageTimer {
+ public:
+  template <class F>
+  auto run(const std::string& name, F&& f) {
+    const auto t0 = Clock::now();
+    if constexpr (std::is_void_v<decltype(f())>) {
+      f();
+      done(name, t0);
+    } else {
+      auto r = f();
+      done(name, t0);
+      return r;
+    }
+  }
+  nlohmann::json json() const { return seconds_; }
+
+ private:
+  void done(const std::string& name, Clock::time_point t0) {
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    seconds_[name] = s;
+    fmt::print(stderr, "  {:<22} {:8.3f} s\n", name, s);
+  }
+  nlohmann::json seconds_ = nlohmann::json::object();
+};
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The event's sample (whole event, one sector) and its truth, read from a TrackML prefix or a processed file.
+struct LoadedEvent {
+  data::Sample sample;
+  data::Truth truth;  // empty without a truth file (or for a processed sample)
+};
+
+LoadedEvent load_event(const std::string& path, const std::string& detector_path, bool knn_graph) {
+  LoadedEvent ev;
+  if (ends_with(path, ".safetensors")) {
+    ev.sample = data::load_sample(path);
+    return ev;
+  }
+  const data::Event event = data::read_event(path);
+  const data::Detector loaded = detector_path.empty() ? data::Detector{} : data::read_detectors(detector_path);
+  const data::Detector& det = detector_path.empty() ? data::builtin_detector() : loaded;
+  data::FeatureOptions fo;
+  fo.n_sectors = 1;
+  fo.graphs = knn_graph;
+  std::vector<data::Sample> samples = data::build_samples(event, det, fo);
+  ev.sample = std::move(samples.at(0));
+  ev.truth = event.truth;
+  return ev;
+}
+
+void check_sample(const data::Sample& s, const std::string& path) {
+  if (s.num_hits() == 0) throw std::runtime_error(fmt::format("{}: the event has no pixel hits", path));
+  const auto x = s.x.to_vector<float>(), c = s.coords.to_vector<float>();
+  const auto ids = s.hit_id.to_vector<int64_t>();
+  const int64_t fx = s.x.size(1), fc = s.coords.size(1);
+  for (int64_t i = 0; i < s.num_hits(); ++i) {
+    bool ok = true;
+    for (int64_t j = 0; j < fx; ++j) ok = ok && std::isfinite(x[i * fx + j]);
+    for (int64_t j = 0; j < fc; ++j) ok = ok && std::isfinite(c[i * fc + j]);
+    if (!ok) throw std::runtime_error(fmt::format("{}: hit {} has a non-finite coordinate or feature", path, ids[i]));
+  }
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << text;
+    if (!f) throw std::runtime_error("cannot write " + tmp);
+  }
+  fs::rename(tmp, path);
+}
+
+std::string submission_csv(const std::vector<int64_t>& hit_id, const std::vector<int64_t>& track_id) {
+  std::string s = "hit_id,track_id\n";
+  for (size_t i = 0; i < hit_id.size(); ++i) s += fmt::format("{},{}\n", hit_id[i], track_id[i]);
+  return s;
+}
+
+// The truth rows of the hits in `hit_ids` (the pixel hits the model saw), in that order.
+data::Truth truth_subset(const data::Truth& truth, const std::vector<int64_t>& hit_ids) {
+  std::unordered_map<int64_t, size_t> row;
+  for (size_t i = 0; i < truth.size(); ++i) row[truth.hit_id[i]] = i;
+  data::Truth t;
+  for (int64_t id : hit_ids) {
+    const size_t r = row.at(id);
+    t.hit_id.push_back(id);
+    t.particle_id.push_back(truth.particle_id[r]);
+    t.tx.push_back(truth.tx[r]), t.ty.push_back(truth.ty[r]), t.tz.push_back(truth.tz[r]);
+    t.tpx.push_back(truth.tpx[r]), t.tpy.push_back(truth.tpy[r]), t.tpz.push_back(truth.tpz[r]);
+    t.weight.push_back(truth.weight[r]);
+  }
+  return t;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"Embed the hits of one event with a trained model and build track candidates"};
+  std::string checkpoint, event_path, out_dir, device_name = "cpu", detector_path, expect_model;
+  double eps = 0;
+  int min_samples = 0, threads = 0;
+  bool plot = false, save_embeddings = false;
+  cli.add_option("--checkpoint", checkpoint, "a checkpoint written by train (best.safetensors)")->required();
+  cli.add_option("--event", event_path, "TrackML event prefix (DIR/eventNNNNNNNNN) or processed .safetensors")->required();
+  cli.add_option("--out", out_dir, "output folder (default: <checkpoint folder>/infer-<event name>)");
+  cli.add_option("--model", expect_model, "fail unless the checkpoint holds this model");
+  cli.add_option("--detector", detector_path, "detectors.csv[.gz] (default: the built-in geometry)");
+  cli.add_option("--device", device_name, "cpu or cuda[:N]");
+  cli.add_option("--threads", threads, "CPU threads (default: all cores)");
+  cli.add_option("--eps", eps, "DBSCAN radius in embedding space (default: tuned by train, in final.json)");
+  cli.add_option("--min-samples", min_samples, "DBSCAN min_samples (default: tuned by train)");
+  cli.add_flag("--plot", plot, "write event.svg (x-y and r-z views, hits coloured by track candidate)");
+  cli.add_flag("--save-embeddings", save_embeddings, "write embeddings.safetensors");
+  CLI11_PARSE(cli, argc, argv);
+
+  try {
+    if (threads > 0) engine::set_num_threads(threads);
+    const engine::Device device = engine::Device::parse(device_name);
+    StageTimer timer;
+    fmt::print(stderr, "stages:\n");
+    // ---- model
+    auto model = timer.run("load checkpoint", [&] {
+      const auto info = engine::io::read_checkpoint_info(checkpoint);
+      if (!expect_model.empty() && expect_model != info.model_name)
+        throw std::runtime_error(fmt::format("{}: holds a {} model, not {}", checkpoint, info.model_name, expect_model));
+      auto m = models::build_tracking_model(info.model_name, models::Config::parse(info.config_json));
+      engine::io::load_checkpoint(checkpoint, *m, nullptr, nullptr, info.model_name);
+      m->to(device);
+      m->eval();
+      return m;
+    });
+    // ---- data
+    const bool needs_graph = model->name() == "gdlocal1";
+    LoadedEvent ev = timer.run("read event + features", [&] { return load_event(event_path, detector_path, needs_graph); });
+    check_sample(ev.sample, event_path);
+    const int64_t n = ev.sample.num_hits();
+    // ---- embeddings
+    engine::NoGradGuard no_grad;
+    const engine::Tensor emb = timer.run("embed", [&] {
+      return model->forward(app::model_input(ev.sample, device)).to(engine::Device::cpu()).to(engine::DType::F32).contiguous();
+    });
+    // ---- track candidates
+    const fs::path ckpt_dir = fs::path(checkpoint).parent_path();
+    if (eps <= 0 || min_samples <= 0) {
+      std::ifstream f(ckpt_dir / "final.json");
+      const auto j = f ? nlohmann::json::parse(f, nullptr, false) : nlohmann::json();
+      const auto tuned = j.is_object() && j.contains("dbscan") ? j["dbscan"] : nlohmann::json::object();
+      if (eps <= 0) eps = tuned.value("eps", 0.1);
+      if (min_samples <= 0) min_samples = tuned.value("min_samples", 2);
+    }
+    data::ClusterOptions copt;
+    copt.eps = eps;
+    copt.min_samples = min_samples;
+    const std::vector<int64_t> track_id = timer.run("cluster (DBSCAN)", [&] {
+      return data::cluster_embeddings(emb.data<float>(), n, emb.size(1), copt);
+    });
+    // ---- outputs
+    if (out_dir.empty()) out_dir = (ckpt_dir / ("infer-" + fs::path(event_path).filename().string())).string();
+    fs::create_directories(out_dir);
+    const std::vector<int64_t> hit_ids = ev.sample.hit_id.to_vector<int64_t>();
+    write_text_atomic(out_dir + "/submission.csv", submission_csv(hit_ids, track_id));
+    if (save_embeddings) engine::io::save_safetensors(out_dir + "/embeddings.safetensors", {{"embeddings", emb}, {"hit_id", ev.sample.hit_id}});
+    nlohmann::json report = {{"event", event_path}, {"checkpoint", checkpoint}, {"model", model->name()},
+                             {"hits", n}, {"dbscan", {{"eps", eps}, {"min_samples", min_samples}}}};
+    const bool has_truth = !ev.truth.hit_id.empty() || ev.sample.particle_id.to_vector<int64_t>() != std::vector<int64_t>(n, 0);
+    if (has_truth) {
+      const auto m = timer.run("metrics", [&] {
+        nlohmann::json r = models::tracking_metrics(emb, ev.sample.particle_id, ev.sample.pt, ev.sample.reconstructable).as_map();
+        const auto pid = ev.sample.particle_id.to_vector<int64_t>();
+        const auto pt = ev.sample.pt.to_vector<float>();
+        const data::Efficiencies e = data::track_efficiencies(pid, pt, track_id, 0.9);
+        r["double_majority_efficiency"] = e.double_majority;
+        r["lhc_efficiency"] = e.lhc;
+        r["fake_rate"] = e.fake_rate;
+        if (!ev.truth.hit_id.empty())
+          r["trackml_score"] = data::trackml_score(truth_subset(ev.truth, hit_ids), {hit_ids, track_id});
+        return r;
+      });
+      report["metrics"] = m;
+      fmt::print("event {}: {} pixel hits\n", event_path, n);
+      for (const auto& [k, v] : m.items()) fmt::print("  {:<28} {:.4f}\n", k, v.get<double>());
+    } else {
+      fmt::print("event {}: {} pixel hits, no truth: metrics skipped\n", event_path, n);
+    }
+    if (plot) {
+      timer.run("plot", [&] {
+        // hits' global positions are not in the sample; the plot uses r, phi, z from coords
+        const auto c = ev.sample.coords.to_vector<float>();
+        std::vector<double> x(n), y(n), z(n);
+        for (int64_t i = 0; i < n; ++i) {
+          const double r = c[i * 6 + 2] * 1000.0, phi = c[i * 6 + 1];
+          x[i] = r * std::cos(phi), y[i] = r * std::sin(phi), z[i] = c[i * 6 + 4] * 1000.0;
+        }
+        data::write_event_plot(out_dir + "/event.svg", x, y, z, track_id);
+      });
+    }
+    report["seconds"] = timer.json();
+    write_text_atomic(out_dir + "/metrics.json", report.dump(2) + "\n");
+    fmt::print("wrote {}/submission.csv and metrics.json\n", out_dir);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "infer: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,38 @@
+// The tracking task for the shared trainer: samples from a processed cache, a catalog model's embeddings, the
+// InfoNCE loss over candidate pairs and HEPT's accuracy / precision / recall at k (models/tracking_*.h).
+#pragma once
+#include <string>
+
+#include "apps/lib/trainer.h"
+#include "data/cache.h"
+#include "engine/device.h"
+#include "models/model.h"
+
+namespace app {
+
+struct TrackingTaskOptions {
+  std::string loss_pairs = "knn";  // "knn": Lampa's k = 60 kNN edges; "radius": HEPT's radius-graph pairs
+  double tau = 0.05;
+};
+
+class TrackingTask : public Task {
+ public:
+  TrackingTask(const std::string& cache_dir, models::TrackingModel& model, engine::Device device,
+               TrackingTaskOptions options = {});
+  std::string name() const override { return "tracking"; }
+  std::string main_metric() const override { return "accuracy@0.9"; }
+  size_t size(data::Split split) const override { return dataset_.size(split); }
+  StepOutput run(data::Split split, size_t index, bool with_metrics) override;
+  const data::Dataset& dataset() const { return dataset_; }
+
+ private:
+  data::Dataset dataset_;
+  models::TrackingModel& model_;
+  engine::Device device_;
+  TrackingTaskOptions options_;
+};
+
+// The model input of a sample, on `device`.
+models::ModelInput model_input(const data::Sample& sample, engine::Device device);
+
+}  // namespace app

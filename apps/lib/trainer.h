@@ -1,0 +1,65 @@
+// The training loop shared by every task (tracking, pile-up): Adam, a per-epoch LR schedule (StepLR as in Lampa, or
+// ReduceLROnPlateau as in HEPT's pile-up trainer), train / valid / test phases each epoch, the best checkpoint by the
+// task's main validation metric, metrics.jsonl and a training-curve SVG in the run folder, a progress display,
+// Ctrl-C (save and exit cleanly) and resume (continues the same run: epoch, optimizer, schedule, best metric).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "data/cache.h"
+#include "engine/tensor.h"
+#include "engine/nn/module.h"
+
+namespace app {
+
+// One sample through the model: the loss (with a graph when training) and per-sample metrics.
+struct StepOutput {
+  engine::Tensor loss;                    // scalar
+  std::map<std::string, double> metrics;  // averaged over samples per phase (NaN entries are skipped)
+  double hits = 0;                        // work done, for the throughput display
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual std::string name() const = 0;         // "tracking", "pileup"
+  virtual std::string main_metric() const = 0;  // maximised on the validation split, e.g. "accuracy@0.9"
+  virtual size_t size(data::Split split) const = 0;
+  // Runs sample `index` of `split`. `with_metrics`: also compute the (possibly costly) metrics.
+  virtual StepOutput run(data::Split split, size_t index, bool with_metrics) = 0;
+};
+
+struct TrainOptions {
+  std::string out_dir;               // run folder: best.safetensors, last.safetensors, metrics.jsonl, curve.svg
+  int epochs = 20;
+  double lr = 1e-3;
+  std::string scheduler = "step";    // "step" (StepLR, gamma 0.5, step_size epochs) or "plateau"
+  int64_t step_size = 500;
+  uint64_t seed = 42;
+  bool resume = false;
+  bool train_metrics = false;        // metrics on the training phase too (the reference does; costs a kNN per step)
+  bool test_each_epoch = true;       // the reference evaluates the test split every epoch
+  double time_limit_s = 0;           // stop after the epoch during which this wall time is exceeded (0 = none)
+  int64_t max_train_steps = 0;       // per epoch (0 = the whole training split)
+  std::string config_json = "{}";    // saved with checkpoints: the model config
+  std::string run_info_json = "{}";  // saved with checkpoints and in run.json: the command line options
+};
+
+struct TrainResult {
+  int epochs_done = 0;
+  double best_metric = 0;
+  int best_epoch = -1;
+  bool interrupted = false;
+  std::map<std::string, double> last_valid, last_test;
+};
+
+// Set by the SIGINT handler installed by install_interrupt_handler(); the loop saves and returns when it is set.
+std::atomic<bool>& interrupt_flag();
+void install_interrupt_handler();
+
+// Trains `model` (registered as `model_name` in checkpoints) on `task`.
+TrainResult train(engine::nn::Module& model, const std::string& model_name, Task& task, const TrainOptions& options);
+
+}  // namespace app

@@ -1,0 +1,254 @@
+// train: trains a model of the catalog on tracking data (default) or on pile-up events (--task pileup).
+//   train --model hmambav2 [--size S] [--config overrides.json] [--data DIR] [--epochs N] [--lr X] [--seed S]
+//         [--device cpu|cuda] [--threads T] [--out RUN_DIR] [--resume] [--time-limit MIN]
+// With no --data, a small simulated dataset is made on first use (apps/lib/datasets.h). The run folder gets
+// best.safetensors (by the task's main validation metric), last.safetensors (for --resume), metrics.jsonl, curve
+// SVGs, run.json and final.json (held-out metrics of the best checkpoint). Ctrl-C saves last.safetensors and exits.
+// Tracking: InfoNCE, StepLR, accuracy@0.9; the DBSCAN radius for apps/infer is tuned on a validation sample.
+// Pile-up: focal loss, ReduceLROnPlateau, average precision; final.json compares AUC, AP and the leading-jet pT
+// response with the CHS and PUPPI-style baselines.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+
+#include "apps/lib/datasets.h"
+#include "apps/lib/pileup_task.h"
+#include "apps/lib/tracking_task.h"
+#include "apps/lib/trainer.h"
+#include "data/pileup_metrics.h"
+#include "data/track_building.h"
+#include "engine/engine.h"
+#include "models/pileup_model.h"
+#include "models/registry.h"
+
+namespace {
+
+using Json = nlohmann::json;
+
+struct Cli {
+  std::string model_name, size, config_path, device_name = "cpu", task = "tracking";
+  app::DataRequest data;
+  app::TrainOptions opt;
+  app::TrackingTaskOptions tracking;
+  int pileup_events = 40;
+  double lr = 0, time_limit_min = 0;
+  int epochs = 0, threads = 0;
+  int64_t step_size = 0;
+};
+
+Json read_overrides(const std::string& path) {
+  if (path.empty()) return Json::object();
+  std::ifstream f(path);
+  if (!f) throw std::runtime_error(fmt::format("--config {}: cannot open", path));
+  try {
+    return Json::parse(f);
+  } catch (const Json::parse_error& e) {
+    throw std::runtime_error(fmt::format("--config {}: {}", path, e.what()));
+  }
+}
+
+void write_json(const std::string& path, const Json& j) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << j.dump(2) << "\n";
+    if (!f) throw std::runtime_error("cannot write " + tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+// Mean of each metric over a split, with the model in eval mode.
+Json mean_metrics(app::Task& task, data::Split split) {
+  std::map<std::string, double> sums;
+  std::map<std::string, int> counts;
+  for (size_t i = 0; i < task.size(split); ++i)
+    for (const auto& [k, v] : task.run(split, i, true).metrics)
+      if (std::isfinite(v)) sums[k] += v, counts[k]++;
+  Json out = Json::object();
+  for (const auto& [k, v] : sums) out[k] = v / counts[k];
+  return out;
+}
+
+// Fills opt from the command line and the reference's per-model defaults; creates the run folder.
+void finish_options(Cli& c, const std::string& ref_name) {
+  const Json ref = models::reference_training(ref_name);
+  c.opt.lr = c.lr > 0 ? c.lr : ref["lr"].get<double>();
+  c.opt.epochs = c.epochs > 0 ? c.epochs : ref["epochs"].get<int>();
+  c.opt.step_size = c.step_size > 0 ? c.step_size : ref["step_size"].get<int64_t>();
+  c.opt.time_limit_s = c.time_limit_min * 60.0;
+  if (c.opt.out_dir.empty()) {
+    const std::time_t t = std::time(nullptr);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", std::localtime(&t));
+    c.opt.out_dir = fmt::format("runs/{}{}-{}", c.task == "pileup" ? "pileup-" : "", c.model_name, stamp);
+  }
+  std::filesystem::create_directories(c.opt.out_dir);
+}
+
+int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
+  c.data.radius_pairs = c.tracking.loss_pairs == "radius";
+  const std::string cache = app::resolve_tracking_dataset(c.data);
+  finish_options(c, c.model_name);
+  engine::manual_seed(c.opt.seed);  // model initialisation
+  auto model = models::build_tracking_model(c.model_name, overrides);
+  model->to(device);
+  c.opt.config_json = model->config().dump();
+  const Json run = {{"task", "tracking"}, {"model", c.model_name}, {"config", model->config()}, {"data", cache},
+                    {"lr", c.opt.lr}, {"epochs", c.opt.epochs}, {"step_size", c.opt.step_size},
+                    {"seed", c.opt.seed}, {"device", device.str()}, {"loss_pairs", c.tracking.loss_pairs}};
+  c.opt.run_info_json = run.dump();
+  write_json(c.opt.out_dir + "/run.json", run);
+  app::TrackingTask task(cache, *model, device, c.tracking);
+  fmt::print(stderr, "model {} ({} trainable parameters); {} train / {} valid / {} test samples from {}; run {}\n",
+             c.model_name, model->num_parameters(), task.size(data::Split::Train), task.size(data::Split::Valid),
+             task.size(data::Split::Test), cache, c.opt.out_dir);
+  app::install_interrupt_handler();
+  const auto t0 = std::chrono::steady_clock::now();
+  const app::TrainResult result = app::train(*model, c.model_name, task, c.opt);
+  if (result.interrupted) return 130;
+  if (result.best_epoch < 0) throw std::runtime_error("no epoch produced a finite validation metric");
+
+  engine::io::load_checkpoint(c.opt.out_dir + "/best.safetensors", *model, nullptr, nullptr, c.model_name);
+  model->eval();
+  engine::NoGradGuard no_grad;
+  const data::Split held_out = task.size(data::Split::Test) > 0 ? data::Split::Test : data::Split::Valid;
+  const Json metrics = mean_metrics(task, held_out);
+  // DBSCAN radius for apps/infer, tuned for the TrackML score on the first validation sample
+  const data::Sample tune = task.dataset().load(data::Split::Valid, 0);
+  const engine::Tensor emb = model->forward(app::model_input(tune, device)).to(engine::Device::cpu()).to(engine::DType::F32).contiguous();
+  const data::TunedClustering tuned = data::tune_clustering(emb.data<float>(), emb.size(0), emb.size(1),
+                                                            tune.particle_id.to_vector<int64_t>());
+  const Json final = {{"task", "tracking"}, {"model", c.model_name}, {"best_epoch", result.best_epoch},
+                      {"best_valid_accuracy@0.9", result.best_metric},
+                      {held_out == data::Split::Test ? "test" : "valid", metrics},
+                      {"dbscan", {{"eps", tuned.eps}, {"min_samples", tuned.min_samples}, {"score_on_valid_sample", tuned.score}}},
+                      {"train_seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+  write_json(c.opt.out_dir + "/final.json", final);
+  fmt::print("{}: best epoch {}, held-out accuracy@0.9 {:.4f}, recall@0.9 {:.4f}; DBSCAN eps {:.4f} -> {}/final.json\n",
+             c.model_name, result.best_epoch, metrics.value("accuracy@0.9", NAN), metrics.value("recall@0.9", NAN),
+             tuned.eps, c.opt.out_dir);
+  return 0;
+}
+
+int run_pileup(Cli& c, const Json& overrides, engine::Device device) {
+  const std::string dir = app::resolve_pileup_dataset(c.data.data, c.pileup_events, c.data.sim_seed);
+  finish_options(c, c.model_name);
+  c.opt.scheduler = "plateau";
+  engine::manual_seed(c.opt.seed);
+  models::PileupModel model(c.model_name, data::pileup::kFeatures, overrides);
+  model.to(device);
+  const std::string ckpt_name = "pileup-" + c.model_name;
+  c.opt.config_json = overrides.dump();
+  const Json run = {{"task", "pileup"}, {"model", c.model_name}, {"config", overrides}, {"data", dir},
+                    {"lr", c.opt.lr}, {"epochs", c.opt.epochs}, {"seed", c.opt.seed}, {"device", device.str()}};
+  c.opt.run_info_json = run.dump();
+  write_json(c.opt.out_dir + "/run.json", run);
+  app::PileupTask task(dir, model, device);
+  fmt::print(stderr, "pile-up model {} ({} trainable parameters); {} train / {} valid / {} test events from {}; run {}\n",
+             c.model_name, model.num_parameters(), task.size(data::Split::Train), task.size(data::Split::Valid),
+             task.size(data::Split::Test), dir, c.opt.out_dir);
+  app::install_interrupt_handler();
+  const app::TrainResult result = app::train(model, ckpt_name, task, c.opt);
+  if (result.interrupted) return 130;
+  if (result.best_epoch < 0) throw std::runtime_error("no epoch produced a finite validation metric");
+
+  engine::io::load_checkpoint(c.opt.out_dir + "/best.safetensors", model, nullptr, nullptr, ckpt_name);
+  model.eval();
+  engine::NoGradGuard no_grad;
+  // the model and the two baselines on the test events: classification of neutrals and leading-jet response
+  data::pileup::JetResponseAccumulator jets_model, jets_chs, jets_puppi;
+  std::vector<double> s_model, s_puppi, s_chs;
+  std::vector<int64_t> labels;
+  for (const auto& ev : task.events(data::Split::Test)) {
+    const std::vector<double> p = task.probabilities(ev), puppi = data::pileup::puppi_weights(ev);
+    for (size_t i = 0; i < ev.size(); ++i)
+      if (ev.is_neutral_target(i)) s_model.push_back(p[i]), s_puppi.push_back(puppi[i]), s_chs.push_back(1.0), labels.push_back(ev.label[i]);
+    jets_model.add(ev, data::pileup::model_weights(ev, p));
+    jets_chs.add(ev, data::pileup::chs_weights(ev));
+    jets_puppi.add(ev, puppi);
+  }
+  auto row = [&](const std::vector<double>& s, const data::pileup::JetResponseAccumulator& j) {
+    const auto r = j.result();
+    return Json{{"roc_auc", data::pileup::roc_auc(s, labels)}, {"average_precision", data::pileup::average_precision(s, labels)},
+                {"accuracy", data::pileup::accuracy_at(s, labels, 0.5)}, {"leading_jet_pt_bias", r.bias},
+                {"leading_jet_pt_resolution", r.resolution}, {"jet_multiplicity_diff", r.multiplicity_diff}};
+  };
+  const Json final = {{"task", "pileup"}, {"model", c.model_name}, {"best_epoch", result.best_epoch},
+                      {"best_valid_average_precision", result.best_metric},
+                      {"test", {{c.model_name, row(s_model, jets_model)}, {"CHS", row(s_chs, jets_chs)},
+                                {"PUPPI-style", row(s_puppi, jets_puppi)}}}};
+  write_json(c.opt.out_dir + "/final.json", final);
+  fmt::print("{:<14} {:>8} {:>8} {:>10} {:>10}\n", "test events", "ROC AUC", "AP", "jet bias", "jet resol.");
+  for (const auto& [name, r] : final["test"].items())
+    fmt::print("{:<14} {:8.4f} {:8.4f} {:10.4f} {:10.4f}\n", name, r["roc_auc"].get<double>(),
+               r["average_precision"].get<double>(), r["leading_jet_pt_bias"].get<double>(),
+               r["leading_jet_pt_resolution"].get<double>());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"Train a model of the catalog (Lampa / HEPT) for tracking or pile-up mitigation"};
+  Cli c;
+  bool list = false;
+  cli.add_option("--model", c.model_name, "catalog model (see --list-models)");
+  cli.add_flag("--list-models", list, "print the catalog and exit");
+  cli.add_option("--task", c.task, "tracking or pileup")->check(CLI::IsMember({"tracking", "pileup"}));
+  cli.add_option("--size", c.size, "paper size preset S, M, L, or ref (the shipped config, default)");
+  cli.add_option("--config", c.config_path, "JSON file of model config overrides");
+  cli.add_option("--data", c.data.data, "processed cache, or folder of TrackML events (default: simulate)");
+  cli.add_option("--cache", c.data.cache_dir, "where to build the processed cache");
+  cli.add_option("--sectors", c.data.n_sectors, "phi sectors per event (10: tracking-6k style; 1: whole events)");
+  cli.add_option("--sim-events", c.data.sim_events, "events to simulate when no --data is given");
+  cli.add_option("--sim-mu", c.data.sim_mu, "pile-up of the simulated tracking events");
+  cli.add_option("--sim-seed", c.data.sim_seed, "seed of the simulated dataset");
+  cli.add_option("--pileup-events", c.pileup_events, "pile-up events to simulate when no --data is given");
+  cli.add_option("--epochs", c.epochs, "epochs (default: the reference's)");
+  cli.add_option("--lr", c.lr, "Adam learning rate (default: the reference's)");
+  cli.add_option("--step-size", c.step_size, "StepLR step in epochs, gamma 0.5 (default: the reference's)");
+  cli.add_option("--seed", c.opt.seed, "seed of the model init, shuffling and dropout");
+  cli.add_option("--device", c.device_name, "cpu or cuda[:N]");
+  cli.add_option("--threads", c.threads, "CPU threads (default: all cores)");
+  cli.add_option("--out", c.opt.out_dir, "run folder (default runs/<model>-<time>)");
+  cli.add_flag("--resume", c.opt.resume, "continue the run in --out from its last.safetensors");
+  cli.add_option("--time-limit", c.time_limit_min, "stop after the epoch that passes this many minutes");
+  cli.add_option("--max-steps", c.opt.max_train_steps, "training samples per epoch (default: all)");
+  cli.add_flag("--train-metrics", c.opt.train_metrics, "also compute metrics on the training phase");
+  cli.add_option("--loss-pairs", c.tracking.loss_pairs, "knn (Lampa, default) or radius (HEPT)")
+      ->check(CLI::IsMember({"knn", "radius"}));
+  CLI11_PARSE(cli, argc, argv);
+
+  try {
+    if (list) {
+      for (const std::string& n : models::tracking_model_names()) fmt::print("{}\n", n);
+      return 0;
+    }
+    Json overrides = read_overrides(c.config_path);
+    if (c.opt.resume) {  // the model and its config come from the run being resumed
+      if (c.opt.out_dir.empty()) throw std::runtime_error("--resume needs --out RUN_DIR");
+      const auto info = engine::io::read_checkpoint_info(c.opt.out_dir + "/last.safetensors");
+      const std::string prefix = c.task == "pileup" ? "pileup-" : "";
+      const std::string stored = info.model_name.rfind(prefix, 0) == 0 ? info.model_name.substr(prefix.size()) : info.model_name;
+      if (!c.model_name.empty() && c.model_name != stored)
+        throw std::runtime_error(fmt::format("--resume: {} holds a {} run, not {}", c.opt.out_dir, info.model_name, c.model_name));
+      c.model_name = stored;
+      overrides = Json::parse(info.config_json);
+      overrides.erase("x_dim"), overrides.erase("coords_dim");
+    }
+    if (c.model_name.empty()) throw std::runtime_error("--model is required (see --list-models)");
+    if (!c.size.empty()) overrides["size"] = c.size;
+    const engine::Device device = engine::Device::parse(c.device_name);
+    if (c.threads > 0) engine::set_num_threads(c.threads);
+    return c.task == "pileup" ? run_pileup(c, overrides, device) : run_tracking(c, overrides, device);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "train: error: {}\n", e.what());
+    return 1;
+  }
+}
