@@ -36,6 +36,7 @@ Dims dims_of(const Tensor& q, const Tensor& coords, const Tensor& perm_q, int64_
 
 // exp(x) for the kernel's x <= 0. float: a Cephes-style polynomial (max rel. error ~2e-7, flushes to 0 below -87)
 // written so the loops over keys vectorise; double: std::exp.
+#pragma omp declare simd
 inline float kexp(float x) {
   const float xc = std::max(x, -87.0f);
   const float n = std::floor(xc * 1.44269504088896341f + 0.5f);
@@ -52,6 +53,7 @@ inline float kexp(float x) {
   std::memcpy(&scale, &bits, sizeof(float));
   return x < -87.0f ? 0.0f : y * scale;
 }
+#pragma omp declare simd
 inline double kexp(double x) { return std::exp(x); }
 
 // Gathers one block's tiles. Masked rows (index >= raw) are zero in every part.
@@ -105,7 +107,8 @@ struct Tiles {
     for (int64_t j = 0; j < B; ++j) dist[j] = T(0);
     for (int64_t e = 0; e < D; ++e) {
       const T qe = Q[i * D + e];
-      const T* kr = &Kt[e * B];
+      const T* __restrict kr = &Kt[e * B];
+#pragma omp simd
       for (int64_t j = 0; j < B; ++j) {
         const T df = qe - kr[j];
         dist[j] += df * df;
@@ -113,12 +116,14 @@ struct Tiles {
     }
     for (int64_t c = 0; c < C; ++c) {
       const T qc = Qc[i * C + c], sc = s[c];
-      const T* kr = &Kct[c * B];
+      const T* __restrict kr = &Kct[c * B];
+#pragma omp simd
       for (int64_t j = 0; j < B; ++j) {
         const T df = sc * (qc - kr[j]);
         dist[j] += df * df;
       }
     }
+#pragma omp simd
     for (int64_t j = 0; j < B; ++j) kappa[j] = kexp(T(-0.5) * dist[j]);
   }
 };
@@ -152,6 +157,7 @@ void forward_impl(const Tensor& q_, const Tensor& k_, const Tensor& v_, const Te
             const T kj = kappa[j];
             ksum += kj;
             const T* vr = &tl.V[j * d.D];
+#pragma omp simd
             for (int64_t e = 0; e < d.D; ++e) num[e] += kj * vr[e];
           }
           const int64_t n = tl.iq[i];
@@ -219,7 +225,8 @@ void backward_impl(const Tensor& q_, const Tensor& k_, const Tensor& v_, const T
           for (int64_t j = 0; j < d.B; ++j) E[j] = ci;
           for (int64_t e = 0; e < d.D; ++e) {
             const T ae = a[e];
-            const T* vr = &tl.Vt[e * d.B];
+            const T* __restrict vr = &tl.Vt[e * d.B];
+#pragma omp simd
             for (int64_t j = 0; j < d.B; ++j) E[j] += ae * vr[j];
           }
           T esum = T(0);
@@ -230,15 +237,17 @@ void backward_impl(const Tensor& q_, const Tensor& k_, const Tensor& v_, const T
           // gv_j += kappa_j a
           for (int64_t j = 0; j < d.B; ++j) {
             const T kj = kappa[j];
-            T* g = &GV[j * d.D];
+            T* __restrict g = &GV[j * d.D];
+#pragma omp simd
             for (int64_t e = 0; e < d.D; ++e) g[e] += kj * a[e];
           }
           // gq_i = sum_j E_j (k_j - q_i); gk_j += E_j (q_i - k_j)
           for (int64_t e = 0; e < d.D; ++e) {
             const T qe = tl.Q[i * d.D + e];
-            const T* kr = &tl.Kt[e * d.B];
-            T* gkr = &GKt[e * d.B];
+            const T* __restrict kr = &tl.Kt[e * d.B];
+            T* __restrict gkr = &GKt[e * d.B];
             T acc = T(0);
+#pragma omp simd reduction(+ : acc)
             for (int64_t j = 0; j < d.B; ++j) {
               const T w = E[j] * (kr[j] - qe);
               acc += w;
@@ -249,8 +258,9 @@ void backward_impl(const Tensor& q_, const Tensor& k_, const Tensor& v_, const T
           // d/ds_c: -s_c sum_j E_j (cq_ic - ck_jc)^2
           for (int64_t c = 0; c < d.C; ++c) {
             const T qc = tl.Qc[i * d.C + c];
-            const T* kr = &tl.Kct[c * d.B];
+            const T* __restrict kr = &tl.Kct[c * d.B];
             T acc = T(0);
+#pragma omp simd reduction(+ : acc)
             for (int64_t j = 0; j < d.B; ++j) {
               const T df = qc - kr[j];
               acc += E[j] * df * df;
