@@ -7,6 +7,9 @@
 // projection s = lin_s(x) the kNN runs on has the same low intrinsic dimension). Uniform 32-D noise, for which no
 // exact method is sub-quadratic, is timed at 10k with both methods for comparison.
 //
+// On a shared machine run it with OMP_WAIT_POLICY=passive (spinning OpenMP threads of an oversubscribed machine
+// otherwise dominate the times).
+//
 //   bench_graph [--threads 2] [--device cpu|cuda] [--sizes 6000,10000,60000,100000] [--markdown FILE]
 #include <chrono>
 #include <cstdio>
@@ -44,9 +47,9 @@ struct Result {
   double peak_mb;
 };
 
-// Best of `reps` runs (one warm-up run first when reps > 1).
+// Best of `reps` runs after one warm-up run (the first touch of fresh pages is slow on these machines).
 Result measure(const std::function<void()>& f, int reps) {
-  if (reps > 1) f();
+  f();
   double best = 1e30;
   double peak = 0;
   for (int r = 0; r < reps; ++r) {
@@ -98,7 +101,7 @@ int main(int argc, char** argv) {
   }
   set_num_threads(threads);
   std::ostringstream md;
-  md << "device " << g_device.str() << ", threads " << threads << "; times are the best of 2 runs after a warm-up "
+  md << "device " << g_device.str() << ", threads " << threads << "; times are the best of 2 runs after a warm-up run "
      << "(1 run at N >= 60k); peak = CPU allocator high-water mark during the run\n\n";
   const double t_start = now_s();
 
