@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/nn/module.h"
 #include "gradcheck.h"
 
 namespace parity {
@@ -301,6 +302,29 @@ inline void check(const std::string& name, const Tensors& inputs, const Body& f,
                      opt.grad_tol ? opt.grad_tol : opt.tol, opt.device);
     for (size_t k = 0; k < gs.size(); ++k) guards_intact(fmt::format("{} input{}", tag, k), gs[k], /*whole=*/true);
   }
+}
+
+// Module output and gradients (input, then every parameter) on the CPU and on CUDA.
+inline void module_parity(const std::string& name, engine::nn::Module& m, const std::function<Tensor(const Tensor&)>& f,
+                          const Tensor& u_cpu, double tol) {
+  Tensor R = testing::rand_f64(f(u_cpu).shape(), 77, -1, 1, false).to(u_cpu.dtype());
+  m.zero_grad();
+  Tensor u1 = u_cpu.detach().clone().requires_grad_();
+  Tensor out_cpu = f(u1);
+  engine::sum(out_cpu * R).backward();
+  std::vector<Tensor> gcpu;
+  for (const Tensor& p : m.parameters()) gcpu.push_back(p.grad().clone());
+  m.zero_grad();
+  m.to(Device::cuda());
+  Tensor u2 = u_cpu.detach().to(Device::cuda()).requires_grad_();
+  Tensor out_gpu = f(u2);
+  engine::sum(out_gpu * R.to(Device::cuda())).backward();
+  expect_match(name + " out", out_gpu, out_cpu.detach(), tol);
+  expect_match(name + " grad u", u2.grad(), u1.grad(), tol);
+  auto params = m.named_parameters();
+  for (size_t i = 0; i < params.size(); ++i)
+    expect_match(name + " grad " + params[i].first, params[i].second.grad(), gcpu[i], tol);
+  m.to(Device::cpu());
 }
 
 }  // namespace parity

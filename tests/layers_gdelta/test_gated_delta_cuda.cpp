@@ -43,28 +43,6 @@ Tensor edges(int64_t N, uint64_t seed) {
   return engine::from_vector(all, {2, static_cast<int64_t>(src.size())});
 }
 
-// Module output and gradients (input, then every parameter) on the CPU and on CUDA.
-void module_parity(const std::string& name, engine::nn::Module& m, const std::function<Tensor(const Tensor&)>& f,
-                   const Tensor& u_cpu, double tol) {
-  Tensor R = testing::rand_f64(f(u_cpu).shape(), 77, -1, 1, false).to(u_cpu.dtype());
-  m.zero_grad();
-  Tensor u1 = u_cpu.detach().clone().requires_grad_();
-  Tensor out_cpu = f(u1);
-  engine::sum(out_cpu * R).backward();
-  std::vector<Tensor> gcpu;
-  for (const Tensor& p : m.parameters()) gcpu.push_back(p.grad().clone());
-  m.zero_grad();
-  m.to(Device::cuda());
-  Tensor u2 = u_cpu.detach().to(Device::cuda()).requires_grad_();
-  Tensor out_gpu = f(u2);
-  engine::sum(out_gpu * R.to(Device::cuda())).backward();
-  parity::expect_match(name + " out", out_gpu, out_cpu.detach(), tol);
-  parity::expect_match(name + " grad u", u2.grad(), u1.grad(), tol);
-  auto params = m.named_parameters();
-  for (size_t i = 0; i < params.size(); ++i)
-    parity::expect_match(name + " grad " + params[i].first, params[i].second.grad(), gcpu[i], tol);
-  m.to(Device::cpu());
-}
 
 }  // namespace
 
@@ -106,15 +84,15 @@ TEST_CASE("CUDA parity: GatedDeltaProduct, local1 block, LocalAggregation") {
   REQUIRE_CUDA();
   engine::manual_seed(1);
   layers::GatedDeltaProduct attn(48);
-  module_parity("GatedDeltaProduct(48)", attn, [&](const Tensor& u) { return attn.forward(u); },
+  parity::module_parity("GatedDeltaProduct(48)", attn, [&](const Tensor& u) { return attn.forward(u); },
                 testing::rand_f32({150, 48}, 3, -1, 1), 1e-4);
   const int64_t N = 130;
   Tensor ei = edges(N, 4);
   layers::GatedDeltaProductBlock blk(48, true);
-  module_parity("GatedDeltaProductBlock(48, local)", blk,
+  parity::module_parity("GatedDeltaProductBlock(48, local)", blk,
                 [&](const Tensor& u) { return blk.forward(u, ei.to(u.device())); },
                 testing::rand_f32({N, 48}, 5, -1, 1), 1e-4);
   layers::LocalAggregation agg(16);
-  module_parity("LocalAggregation(16)", agg, [&](const Tensor& u) { return agg.forward(u, ei.to(u.device())); },
+  parity::module_parity("LocalAggregation(16)", agg, [&](const Tensor& u) { return agg.forward(u, ei.to(u.device())); },
                 testing::rand_f32({N, 16}, 6, -1, 1), 1e-5);
 }

@@ -30,28 +30,6 @@ Tensors scan_inputs(int64_t L, int64_t H, int64_t P, int64_t n, uint64_t seed, D
           testing::rand_f64({H}, seed + 5, 0.5, 1.5, false).to(t)};
 }
 
-// Module output and gradients (input, then every parameter) on the CPU and on CUDA.
-void module_parity(const std::string& name, engine::nn::Module& m, const std::function<Tensor(const Tensor&)>& f,
-                   const Tensor& u_cpu, double tol) {
-  Tensor R = testing::rand_f64(f(u_cpu).shape(), 77, -1, 1, false).to(u_cpu.dtype());
-  m.zero_grad();
-  Tensor u1 = u_cpu.detach().clone().requires_grad_();
-  Tensor out_cpu = f(u1);
-  engine::sum(out_cpu * R).backward();
-  std::vector<Tensor> gcpu;
-  for (const Tensor& p : m.parameters()) gcpu.push_back(p.grad().clone());
-  m.zero_grad();
-  m.to(Device::cuda());
-  Tensor u2 = u_cpu.detach().to(Device::cuda()).requires_grad_();
-  Tensor out_gpu = f(u2);
-  engine::sum(out_gpu * R.to(Device::cuda())).backward();
-  parity::expect_match(name + " out", out_gpu, out_cpu.detach(), tol);
-  parity::expect_match(name + " grad u", u2.grad(), u1.grad(), tol);
-  auto params = m.named_parameters();
-  for (size_t i = 0; i < params.size(); ++i)
-    parity::expect_match(name + " grad " + params[i].first, params[i].second.grad(), gcpu[i], tol);
-  m.to(Device::cpu());
-}
 
 }  // namespace
 
@@ -98,11 +76,11 @@ TEST_CASE("CUDA parity: Mamba2 and Hydra modules") {
   REQUIRE_CUDA();
   engine::manual_seed(11);
   layers::Mamba2 m(64);
-  module_parity("Mamba2(64)", m, [&](const Tensor& u) { return m.forward(u); },
+  parity::module_parity("Mamba2(64)", m, [&](const Tensor& u) { return m.forward(u); },
                 testing::rand_f32({150, 64}, 1), 1e-4);
   layers::Hydra h(48);
-  module_parity("Hydra(48)", h, [&](const Tensor& u) { return h.forward(u); }, testing::rand_f32({150, 48}, 2), 1e-4);
+  parity::module_parity("Hydra(48)", h, [&](const Tensor& u) { return h.forward(u); }, testing::rand_f32({150, 48}, 2), 1e-4);
   h.to(DType::F64);
-  module_parity("Hydra(48) f64", h, [&](const Tensor& u) { return h.forward(u); },
+  parity::module_parity("Hydra(48) f64", h, [&](const Tensor& u) { return h.forward(u); },
                 testing::rand_f64({70, 48}, 3, -1, 1, false), 1e-10);
 }
