@@ -54,7 +54,8 @@ class StageTimer {
   void done(const std::string& name, Clock::time_point t0) {
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
     seconds_[name] = s;
-    fmt::print(stderr, "  {:<22} {:8.3f} s\n", name, s);
+    fmt::print("  {:<22} {:8.3f} s\n", name, s);
+    std::fflush(stdout);
   }
   nlohmann::json seconds_ = nlohmann::json::object();
 };
@@ -157,7 +158,7 @@ int main(int argc, char** argv) {
     if (threads > 0) engine::set_num_threads(threads);
     const engine::Device device = engine::Device::parse(device_name);
     StageTimer timer;
-    fmt::print(stderr, "stages:\n");
+    fmt::print("stages:\n");
     // ---- model
     auto model = timer.run("load checkpoint", [&] {
       const auto info = engine::io::read_checkpoint_info(checkpoint);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -175,6 +176,7 @@ int64_t CsvTable::Row::i64(size_t col) const {
 float CsvTable::Row::f32(size_t col) const {
   float v = 0;
   if (!parse_number(fields_[col], v)) fail(col, fmt::format("bad number '{}'", fields_[col]));
+  if (!std::isfinite(v)) fail(col, fmt::format("non-finite number '{}'", fields_[col]));  // TrackML has none
   return v;
 }
 

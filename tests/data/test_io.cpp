@@ -91,6 +91,12 @@ TEST_CASE("malformed inputs give errors naming file, line and column") {
   CHECK(contains(msg, "column 2 'x'"));
   CHECK(contains(msg, "4.0x"));
 
+  write_plain(d + "/nan.csv", "hit_id,x,y,z,volume_id,layer_id,module_id\n1,1,2,3,8,2,1\n2,4,nan,6,8,2,1\n");
+  msg = parse_error([&] { read_hits(d + "/nan.csv"); });
+  CHECK(contains(msg, "nan.csv:3"));
+  CHECK(contains(msg, "column 3 'y'"));
+  CHECK(contains(msg, "non-finite"));
+
   write_plain(d + "/fields.csv", "hit_id,x,y,z,volume_id,layer_id,module_id\n1,1,2,3,8,2\n");
   msg = parse_error([&] { read_hits(d + "/fields.csv"); });
   CHECK(contains(msg, "fields.csv:2"));

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# End-to-end test of the programs (run by CTest as "apps"): simulate two small events, train hmambav2-S for one
+# short epoch, resume it, run infer on an event, and check that bad inputs give a one-line error and a non-zero
+# exit: a missing column, a NaN coordinate, an empty event, a checkpoint of another model, a missing file.
+# Usage: scripts/test-apps.sh BUILD_DIR
+set -uo pipefail
+BUILD=$(cd "$1" && pwd)
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+FAIL=0
+ok() { echo "ok: $*"; }
+bad() { echo "FAILED: $*"; FAIL=1; }
+# expect_error NAME PATTERN CMD...: the command must exit non-zero with one stderr line matching PATTERN.
+expect_error() {
+  local name=$1 pattern=$2; shift 2
+  "$@" > "$T/out.txt" 2> "$T/err.txt"
+  local rc=$?
+  local lines
+  lines=$(grep -c . "$T/err.txt")
+  if [[ $rc -ne 0 && $lines -eq 1 ]] && grep -q -- "$pattern" "$T/err.txt"; then ok "$name: $(cat "$T/err.txt")"
+  else bad "$name (exit $rc, $lines stderr lines): $(head -3 "$T/err.txt")"; fi
+}
+
+"$BUILD/apps/simulate" --events 2 --out "$T/events" --mu 5 --seed 3 --pixel-only --gzip > /dev/null || bad "simulate"
+export HEP_CACHE="$T/cache"
+"$BUILD/apps/train" --model hmambav2 --size S --data "$T/events" --sectors 10 --epochs 1 --max-steps 2 --lr 1e-3 \
+  --out "$T/run" --threads 2 > "$T/train.txt" 2>&1 || { bad "train"; cat "$T/train.txt"; }
+[[ -f "$T/run/best.safetensors" && -f "$T/run/metrics.jsonl" && -f "$T/run/final.json" ]] && ok "train outputs" || bad "train outputs"
+"$BUILD/apps/train" --out "$T/run" --resume --epochs 2 --max-steps 2 --data "$T/events" --threads 2 > "$T/resume.txt" 2>&1 \
+  && [[ $(wc -l < "$T/run/metrics.jsonl") -eq 2 ]] && ok "resume continues at epoch 2" || { bad "resume"; tail -5 "$T/resume.txt"; }
+EV="$T/events/event000001000"
+"$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --event "$EV" --out "$T/infer" --plot > "$T/infer.txt" 2>&1 \
+  && grep -q trackml_score "$T/infer/metrics.json" && [[ -s "$T/infer/submission.csv" && -s "$T/infer/event.svg" ]] \
+  && ok "infer outputs" || { bad "infer"; cat "$T/infer.txt"; }
+
+# bad inputs
+mkdir -p "$T/bad"
+for f in "$T"/events/event000001000-*; do cp "$f" "$T/bad/"; done
+gunzip -f "$T"/bad/*.gz
+awk -F, 'BEGIN{OFS=","} NR==1{$3="zz"} {print}' "$T/bad/event000001000-hits.csv" > "$T/bad/x" && mv "$T/bad/x" "$T/bad/event000001000-hits.csv"
+expect_error "missing column" "hits.csv" "$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --event "$T/bad/event000001000" --out "$T/o1"
+for f in "$T"/events/event000001000-*; do cp "$f" "$T/bad/"; done
+gunzip -f "$T"/bad/*.gz
+awk -F, 'BEGIN{OFS=","} NR==5{$2="nan"} {print}' "$T/bad/event000001000-hits.csv" > "$T/bad/x" && mv "$T/bad/x" "$T/bad/event000001000-hits.csv"
+expect_error "NaN coordinate" "" "$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --event "$T/bad/event000001000" --out "$T/o2"
+[[ ! -e "$T/o2/submission.csv" ]] && ok "no output after an error" || bad "output written despite an error"
+mkdir -p "$T/empty"
+for kind in hits cells particles truth; do head -1 "$T/bad/event000001000-$kind.csv" > "$T/empty/event000000001-$kind.csv"; done
+expect_error "empty event" "no pixel hits\|empty" "$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --event "$T/empty/event000000001" --out "$T/o3"
+expect_error "checkpoint of another model" "hmambav2" "$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --model hept --event "$EV" --out "$T/o4"
+expect_error "missing checkpoint" "nope.safetensors" "$BUILD/apps/infer" --checkpoint "$T/nope.safetensors" --event "$EV" --out "$T/o5"
+expect_error "unknown model" "unknown model" "$BUILD/apps/train" --model nosuchmodel --data "$T/events" --out "$T/o6"
+exit $FAIL
