@@ -221,6 +221,8 @@ int main(int argc, char** argv) {
   cli.add_option("--time-limit", c.time_limit_min, "stop after the epoch that passes this many minutes");
   cli.add_option("--max-steps", c.opt.max_train_steps, "training samples per epoch (default: all)");
   cli.add_flag("--train-metrics", c.opt.train_metrics, "also compute metrics on the training phase");
+  cli.add_flag("!--no-test-each-epoch", c.opt.test_each_epoch,
+               "evaluate the test split only at the end (the reference evaluates it every epoch)");
   cli.add_option("--loss-pairs", c.tracking.loss_pairs, "knn (Lampa, default) or radius (HEPT)")
       ->check(CLI::IsMember({"knn", "radius"}));
   CLI11_PARSE(cli, argc, argv);

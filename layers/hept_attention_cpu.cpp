@@ -10,6 +10,7 @@
 #include "engine/backend/dtype_dispatch.h"
 #include "engine/engine.h"
 #include "layers/hept_attention_kernels.h"
+#include "layers/simd_math.h"
 
 namespace layers::cpu {
 
@@ -34,27 +35,6 @@ Dims dims_of(const Tensor& q, const Tensor& coords, const Tensor& perm_q, int64_
   return d;
 }
 
-// exp(x) for the kernel's x <= 0. float: a Cephes-style polynomial (max rel. error ~2e-7, flushes to 0 below -87)
-// written so the loops over keys vectorise; double: std::exp.
-#pragma omp declare simd
-inline float kexp(float x) {
-  const float xc = std::max(x, -87.0f);
-  const float n = std::floor(xc * 1.44269504088896341f + 0.5f);
-  const float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float y = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(float));
-  return x < -87.0f ? 0.0f : y * scale;
-}
-#pragma omp declare simd
-inline double kexp(double x) { return std::exp(x); }
 
 // Gathers one block's tiles. Masked rows (index >= raw) are zero in every part.
 template <class T>
@@ -124,7 +104,7 @@ struct Tiles {
       }
     }
 #pragma omp simd
-    for (int64_t j = 0; j < B; ++j) kappa[j] = kexp(T(-0.5) * dist[j]);
+    for (int64_t j = 0; j < B; ++j) kappa[j] = simd_exp(T(-0.5) * dist[j]);
   }
 };
 

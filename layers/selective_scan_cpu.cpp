@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "engine/parallel.h"
 #include "layers/selective_scan_kernels.h"
+#include "layers/simd_math.h"
 
 namespace layers::cpu {
 
@@ -68,7 +69,7 @@ void scan_block(const Dims& d, const Ptrs<T>& p, int64_t e0, int64_t e1, int64_t
       T acc = T(0);
 #pragma omp simd reduction(+ : acc)
       for (int64_t s = 0; s < n; ++s) {
-        const T v = std::exp(dt * Ae[s]) * he[s] + bx * Bt[s];
+        const T v = simd_exp(dt * Ae[s]) * he[s] + bx * Bt[s];
         he[s] = v;
         acc += Ct[s] * v;
       }
@@ -147,7 +148,7 @@ void reverse_chunk(const Dims& d, const Ptrs<T>& p, const T* yp, const T* go, in
       for (int64_t s = 0; s < n; ++s) {
         gCt[s] += gy * ht[s];
         const T gh = Ge[s] + Ct[s] * gy;  // adjoint of h_t
-        const T a = std::exp(dt * Ae[s]);
+        const T a = simd_exp(dt * Ae[s]);
         gBt[s] += gh * dt * xv;
         gx_acc += gh * dt * Bt[s];
         gdt_acc += gh * (Ae[s] * a * hprev[s] + Bt[s] * xv);
