@@ -1,8 +1,10 @@
 // CPU kernels of Mamba v1's selective scan (see layers/selective_scan_kernels.h). Channels are processed in fixed
 // blocks of kBlock (engine::parallel_for over blocks, so results do not depend on the thread count); a block walks
-// the sequence once, step by step, so x/delta/z rows and B/C rows are read contiguously; each channel's n-wide state
-// lives in a small buffer and the loops over the state are vectorised (`omp simd`). dB and dC are accumulated per
-// block into partial buffers and summed in block order afterwards.
+// the sequence once, step by step, reading x/delta/z rows and B/C rows contiguously. Inside a block the channels are
+// the vector lanes: states are kept as [n][kBlock] (one AVX-512 register per state index), so every update is a
+// vertical operation with no horizontal sums, and exp/softplus/sigmoid are the vectorisable versions of
+// layers/simd_math.h. A partial last block is padded with inert lanes (x = 0, no gradient). dB and dC (sums over
+// channels) are written per block into partial buffers and summed in block order afterwards.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -19,16 +21,7 @@ using engine::Tensor;
 
 namespace {
 
-constexpr int64_t kBlock = 16;  // channels per task
-
-template <class T>
-T softplus(T v) {
-  return v > T(20) ? v : std::log1p(std::exp(v));
-}
-template <class T>
-T sigmoid(T v) {
-  return T(1) / (T(1) + std::exp(-v));
-}
+constexpr int64_t K = 16;  // channels per block = vector lanes
 
 struct Dims {
   int64_t L, E, n, Q, nchunks;
@@ -50,32 +43,69 @@ Ptrs<T> ptrs(const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor
           D.data<T>(), bias.data<T>(),  z.defined() ? z.data<T>() : nullptr};
 }
 
-// Scans channels [e0, e1) from step t0 to t1 (exclusive), starting from the states h [(e1-e0), n] (updated in place).
-// Writes the ungated y_pre when y_pre != null and, when hist != null, the states after each step into
-// hist[((t - t0) * (e1 - e0) + (e - e0)) * n].
+// One block of channels [e0, e0 + nb), nb <= K: A transposed to [n][K] (padding lanes -1).
 template <class T>
-void scan_block(const Dims& d, const Ptrs<T>& p, int64_t e0, int64_t e1, int64_t t0, int64_t t1, T* h, T* y_pre,
-                T* hist) {
-  const int64_t n = d.n, E = d.E, nb = e1 - e0;
-  for (int64_t t = t0; t < t1; ++t) {
-    const T* Bt = p.B + t * n;
-    const T* Ct = p.C + t * n;
-    for (int64_t e = e0; e < e1; ++e) {
-      const int64_t i = t * E + e;
-      const T dt = softplus(p.delta[i] + p.bias[e]);
-      const T bx = dt * p.x[i];
-      const T* Ae = p.A + e * n;
-      T* he = h + (e - e0) * n;
-      T acc = T(0);
-#pragma omp simd reduction(+ : acc)
-      for (int64_t s = 0; s < n; ++s) {
-        const T v = simd_exp(dt * Ae[s]) * he[s] + bx * Bt[s];
-        he[s] = v;
-        acc += Ct[s] * v;
-      }
-      if (y_pre) y_pre[i] = acc + p.D[e] * p.x[i];
+struct Block {
+  int64_t e0, nb;
+  std::vector<T> A;  // [n][K]
+
+  Block(const Dims& d, const Ptrs<T>& p, int64_t b) : e0(b * K), nb(std::min(K, d.E - b * K)), A(d.n * K, T(-1)) {
+    for (int64_t s = 0; s < d.n; ++s)
+      for (int64_t k = 0; k < nb; ++k) A[s * K + k] = p.A[(e0 + k) * d.n + s];
+  }
+  // Copies state [E, n] rows of this block into [n][K] (padding lanes 0), and back.
+  void load_state(const T* src, int64_t n, T* dst) const {
+    std::fill(dst, dst + n * K, T(0));
+    for (int64_t k = 0; k < nb; ++k)
+      for (int64_t s = 0; s < n; ++s) dst[s * K + k] = src[(e0 + k) * n + s];
+  }
+  void store_state(const T* src, int64_t n, T* dst) const {
+    for (int64_t k = 0; k < nb; ++k)
+      for (int64_t s = 0; s < n; ++s) dst[(e0 + k) * n + s] = src[s * K + k];
+  }
+};
+
+// Row t of this block: x (0 on padding lanes), the pre-softplus delta + bias, and dt = softplus(pre).
+template <class T>
+struct StepRow {
+  T x[K], pre[K], dt[K];
+
+  StepRow(const Dims& d, const Ptrs<T>& p, const Block<T>& b, int64_t t) {
+    const int64_t i0 = t * d.E + b.e0;
+    for (int64_t k = 0; k < K; ++k) {
+      x[k] = k < b.nb ? p.x[i0 + k] : T(0);
+      pre[k] = k < b.nb ? p.delta[i0 + k] + p.bias[b.e0 + k] : T(0);
     }
-    if (hist) std::copy(h, h + nb * n, hist + (t - t0) * nb * n);
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) dt[k] = simd_softplus(pre[k]);
+  }
+};
+
+// Scans the block from step t0 to t1 (exclusive), starting from the states h [n][K] (updated in place). Writes the
+// ungated y_pre when y_pre != null and, when hist != null, the states after each step into hist[(t - t0) * n * K].
+template <class T>
+void scan_block(const Dims& d, const Ptrs<T>& p, const Block<T>& b, int64_t t0, int64_t t1, T* h, T* y_pre,
+                T* hist) {
+  const int64_t n = d.n;
+  for (int64_t t = t0; t < t1; ++t) {
+    const StepRow<T> r(d, p, b, t);
+    T bx[K], acc[K];
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) bx[k] = r.dt[k] * r.x[k], acc[k] = T(0);
+    for (int64_t s = 0; s < n; ++s) {
+      const T Bs = p.B[t * n + s], Cs = p.C[t * n + s];
+      const T* As = b.A.data() + s * K;
+      T* hs = h + s * K;
+#pragma omp simd
+      for (int64_t k = 0; k < K; ++k) {
+        const T v = simd_exp(r.dt[k] * As[k]) * hs[k] + bx[k] * Bs;
+        hs[k] = v;
+        acc[k] += Cs * v;
+      }
+    }
+    if (y_pre)
+      for (int64_t k = 0; k < b.nb; ++k) y_pre[t * d.E + b.e0 + k] = acc[k] + p.D[b.e0 + k] * r.x[k];
+    if (hist) std::copy(h, h + n * K, hist + (t - t0) * n * K);
   }
 }
 
@@ -88,78 +118,82 @@ void forward_typed(const Tensor& x, const Tensor& delta, const Tensor& A, const 
   T* yp = y_pre.data<T>();
   T* o = out.data<T>();
   T* ck = ckpt.defined() ? ckpt.data<T>() : nullptr;
-  const int64_t blocks = (d.E + kBlock - 1) / kBlock;
+  const int64_t blocks = (d.E + K - 1) / K;
   engine::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-    std::vector<T> h(static_cast<size_t>(kBlock * d.n));
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t e0 = b * kBlock, e1 = std::min(d.E, e0 + kBlock);
+    std::vector<T> h(static_cast<size_t>(d.n * K));
+    for (int64_t bi = b0; bi < b1; ++bi) {
+      const Block<T> b(d, p, bi);
       std::fill(h.begin(), h.end(), T(0));
       for (int64_t c = 0; c < d.nchunks; ++c) {
-        if (ck)
-          for (int64_t e = e0; e < e1; ++e)
-            std::copy(h.begin() + (e - e0) * d.n, h.begin() + (e - e0 + 1) * d.n, ck + (c * d.E + e) * d.n);
-        scan_block(d, p, e0, e1, c * d.Q, std::min(d.L, (c + 1) * d.Q), h.data(), yp, static_cast<T*>(nullptr));
+        if (ck) b.store_state(h.data(), d.n, ck + c * d.E * d.n);
+        scan_block(d, p, b, c * d.Q, std::min(d.L, (c + 1) * d.Q), h.data(), yp, static_cast<T*>(nullptr));
       }
       for (int64_t t = 0; t < d.L; ++t)
-        for (int64_t e = e0; e < e1; ++e) {
+        for (int64_t e = b.e0; e < b.e0 + b.nb; ++e) {
           const int64_t i = t * d.E + e;
-          if (p.z) o[i] = yp[i] * p.z[i] * sigmoid(p.z[i]);
+          if (p.z) o[i] = yp[i] * p.z[i] * simd_sigmoid(p.z[i]);
           else if (o != yp) o[i] = yp[i];
         }
     }
   });
 }
 
-// Reverse pass over one chunk [t0, t1) of channels [e0, e1): hist holds the states after each step (scan_block),
-// h0 the states before t0, G [(e1-e0), n] the state adjoints carried in from t1 (updated to t0). Writes gx, gdelta,
-// gz; accumulates gA [E, n], gD/gbias sums (acc [2 (e1-e0)]) and this block's dB, dC partials [L, n].
+// Per-block outputs of the backward: gx, gdelta, gz rows are written directly; gA [n][K], the dD and d delta_bias
+// sums (acc [2][K]) and this block's dB, dC partial rows [L, n] are accumulated.
 template <class T>
 struct BackwardOut {
   T *gx, *gdelta, *gz, *gA, *pB, *pC, *acc;
 };
 
+// Reverse pass over one chunk [t0, t1) of a block: hist holds the states after each step (scan_block), h0 the
+// states before t0 ([n][K]), G [n][K] the state adjoints carried in from t1 (updated to t0).
 template <class T>
-void reverse_chunk(const Dims& d, const Ptrs<T>& p, const T* yp, const T* go, int64_t e0, int64_t e1, int64_t t0,
+void reverse_chunk(const Dims& d, const Ptrs<T>& p, const Block<T>& b, const T* yp, const T* go, int64_t t0,
                    int64_t t1, const T* hist, const T* h0, T* G, const BackwardOut<T>& g) {
-  const int64_t n = d.n, E = d.E, nb = e1 - e0;
+  const int64_t n = d.n, E = d.E;
   for (int64_t t = t1 - 1; t >= t0; --t) {
-    const T* Bt = p.B + t * n;
-    const T* Ct = p.C + t * n;
-    T* gBt = g.pB + t * n;
-    T* gCt = g.pC + t * n;
-    for (int64_t e = e0; e < e1; ++e) {
-      const int64_t i = t * E + e, k = e - e0;
-      T gy = go[i];
-      if (p.z) {
-        const T zv = p.z[i], sg = sigmoid(zv);
-        g.gz[i] = gy * yp[i] * sg * (T(1) + zv * (T(1) - sg));
-        gy *= zv * sg;
+    const StepRow<T> r(d, p, b, t);
+    T gy[K], gx[K], gdt[K];
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t i = t * E + b.e0 + k;
+      gy[k] = k < b.nb ? go[i] : T(0);
+      if (p.z && k < b.nb) {
+        const T zv = p.z[i], sg = simd_sigmoid(zv);
+        g.gz[i] = gy[k] * yp[i] * sg * (T(1) + zv * (T(1) - sg));
+        gy[k] *= zv * sg;
       }
-      const T xv = p.x[i];
-      const T pre = p.delta[i] + p.bias[e];
-      const T dt = softplus(pre);
-      const T* ht = hist + ((t - t0) * nb + k) * n;
-      const T* hprev = t > t0 ? ht - nb * n : h0 + k * n;
-      const T* Ae = p.A + e * n;
-      T* gAe = g.gA + e * n;
-      T* Ge = G + k * n;
-      T gx_acc = T(0), gdt_acc = T(0);
-#pragma omp simd reduction(+ : gx_acc, gdt_acc)
-      for (int64_t s = 0; s < n; ++s) {
-        gCt[s] += gy * ht[s];
-        const T gh = Ge[s] + Ct[s] * gy;  // adjoint of h_t
-        const T a = simd_exp(dt * Ae[s]);
-        gBt[s] += gh * dt * xv;
-        gx_acc += gh * dt * Bt[s];
-        gdt_acc += gh * (Ae[s] * a * hprev[s] + Bt[s] * xv);
-        gAe[s] += gh * dt * a * hprev[s];
-        Ge[s] = gh * a;  // carried to t - 1
+      gx[k] = gdt[k] = T(0);
+    }
+    const T* ht = hist + (t - t0) * n * K;
+    const T* hprev = t > t0 ? ht - n * K : h0;
+    for (int64_t s = 0; s < n; ++s) {
+      const T Bs = p.B[t * n + s], Cs = p.C[t * n + s];
+      const T* As = b.A.data() + s * K;
+      T* Gs = G + s * K;
+      T* gAs = g.gA + s * K;
+      T sb = T(0), sc = T(0);
+#pragma omp simd reduction(+ : sb, sc)
+      for (int64_t k = 0; k < K; ++k) {
+        const T hp = hprev[s * K + k];
+        const T gh = Gs[k] + Cs * gy[k];  // adjoint of h_t
+        const T a = simd_exp(r.dt[k] * As[k]);
+        sb += gh * r.dt[k] * r.x[k];
+        sc += gy[k] * ht[s * K + k];
+        gx[k] += gh * r.dt[k] * Bs;
+        gdt[k] += gh * (As[k] * a * hp + Bs * r.x[k]);
+        gAs[k] += gh * r.dt[k] * a * hp;
+        Gs[k] = gh * a;  // carried to t - 1
       }
-      g.gx[i] = gx_acc + gy * p.D[e];
-      const T gpre = gdt_acc * sigmoid(pre);
+      g.pB[t * n + s] = sb;
+      g.pC[t * n + s] = sc;
+    }
+    for (int64_t k = 0; k < b.nb; ++k) {
+      const int64_t i = t * E + b.e0 + k;
+      g.gx[i] = gx[k] + gy[k] * p.D[b.e0 + k];
+      const T gpre = gdt[k] * simd_sigmoid(r.pre[k]);
       g.gdelta[i] = gpre;
-      g.acc[k] += gy * xv;    // dD
-      g.acc[nb + k] += gpre;  // d delta_bias
+      g.acc[k] += gy[k] * r.x[k];  // dD
+      g.acc[K + k] += gpre;        // d delta_bias
     }
   }
 }
@@ -170,37 +204,36 @@ void backward_typed(const Tensor& x, const Tensor& delta, const Tensor& A, const
                     const Tensor& gout, int64_t chunk, const Tensor& gx, const Tensor& gdelta, const Tensor& gA,
                     const Tensor& gB, const Tensor& gC, const Tensor& gD, const Tensor& gbias, const Tensor& gz) {
   const Dims d = dims_of(x, A, chunk);
-  const int64_t n = d.n, E = d.E, L = d.L;
+  const int64_t n = d.n, L = d.L;
   const Ptrs<T> p = ptrs<T>(x, delta, A, B, C, D, bias, z);
   const T* yp = y_pre.data<T>();
   const T* go = gout.data<T>();
   const T* ck = ckpt.data<T>();
-  const int64_t blocks = (E + kBlock - 1) / kBlock;
-  const Tensor partial = engine::zeros({2, blocks, L, n}, x.options());  // dB, dC per channel block
+  const int64_t blocks = (d.E + K - 1) / K;
+  const Tensor partial = engine::empty({2, blocks, L, n}, x.options());  // dB, dC per block (every row written)
   T* pB_all = partial.data<T>();
   T* pC_all = pB_all + blocks * L * n;
-  T* pgA = gA.data<T>();
-  std::fill(pgA, pgA + E * n, T(0));
   engine::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-    std::vector<T> h0(static_cast<size_t>(kBlock * n)), G(h0.size()), hist(static_cast<size_t>(d.Q * kBlock * n));
-    std::vector<T> acc(static_cast<size_t>(2 * kBlock));
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t e0 = b * kBlock, e1 = std::min(E, e0 + kBlock), nb = e1 - e0;
-      const BackwardOut<T> g{gx.data<T>(), gdelta.data<T>(), gz.defined() ? gz.data<T>() : nullptr, pgA,
-                             pB_all + b * L * n, pC_all + b * L * n, acc.data()};
+    std::vector<T> h0(static_cast<size_t>(n * K)), h(h0.size()), G(h0.size()), gAb(h0.size());
+    std::vector<T> hist(static_cast<size_t>(d.Q * n * K)), acc(2 * K);
+    for (int64_t bi = b0; bi < b1; ++bi) {
+      const Block<T> b(d, p, bi);
+      const BackwardOut<T> g{gx.data<T>(), gdelta.data<T>(), gz.defined() ? gz.data<T>() : nullptr, gAb.data(),
+                             pB_all + bi * L * n, pC_all + bi * L * n, acc.data()};
       std::fill(G.begin(), G.end(), T(0));
+      std::fill(gAb.begin(), gAb.end(), T(0));
       std::fill(acc.begin(), acc.end(), T(0));
       for (int64_t c = d.nchunks - 1; c >= 0; --c) {
         const int64_t t0 = c * d.Q, t1 = std::min(L, t0 + d.Q);
-        for (int64_t e = e0; e < e1; ++e)
-          std::copy(ck + (c * E + e) * n, ck + (c * E + e + 1) * n, h0.begin() + (e - e0) * n);
-        std::vector<T> h(h0);
-        scan_block(d, p, e0, e1, t0, t1, h.data(), static_cast<T*>(nullptr), hist.data());
-        reverse_chunk(d, p, yp, go, e0, e1, t0, t1, hist.data(), h0.data(), G.data(), g);
+        b.load_state(ck + c * d.E * n, n, h0.data());
+        h = h0;
+        scan_block(d, p, b, t0, t1, h.data(), static_cast<T*>(nullptr), hist.data());
+        reverse_chunk(d, p, b, yp, go, t0, t1, hist.data(), h0.data(), G.data(), g);
       }
-      for (int64_t k = 0; k < nb; ++k) {
-        gD.data<T>()[e0 + k] = acc[k];
-        gbias.data<T>()[e0 + k] = acc[nb + k];
+      b.store_state(gAb.data(), n, gA.data<T>());
+      for (int64_t k = 0; k < b.nb; ++k) {
+        gD.data<T>()[b.e0 + k] = acc[k];
+        gbias.data<T>()[b.e0 + k] = acc[K + k];
       }
     }
   });

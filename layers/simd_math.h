@@ -4,6 +4,9 @@
 //                    would give a denormal or 0) and clamps above 88 (overflow is not reached by the callers, whose
 //                    arguments are <= 0 or small).
 //   simd_exp(double): std::exp (the float64 path is for gradient checks, not speed).
+//   simd_softplus(float): log(1 + e^v) as max(v, 0) + log1p(e^-|v|), the log1p by its atanh series
+//                         (2 atanh(u / (2 + u)), 7 terms, relative error < 1e-8 on u in (0, 1]).
+//   simd_sigmoid(float): 1 / (1 + e^-v).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -32,5 +35,28 @@ inline float simd_exp(float x) {
 
 #pragma omp declare simd
 inline double simd_exp(double x) { return std::exp(x); }
+
+#pragma omp declare simd
+inline float simd_softplus(float v) {
+  const float u = simd_exp(-std::abs(v));  // (0, 1]
+  const float s = u / (2.0f + u), s2 = s * s;
+  float p = 1.0f / 13.0f;
+  p = p * s2 + 1.0f / 11.0f;
+  p = p * s2 + 1.0f / 9.0f;
+  p = p * s2 + 1.0f / 7.0f;
+  p = p * s2 + 1.0f / 5.0f;
+  p = p * s2 + 1.0f / 3.0f;
+  p = p * s2 + 1.0f;
+  return std::max(v, 0.0f) + 2.0f * s * p;
+}
+
+#pragma omp declare simd
+inline double simd_softplus(double v) { return std::max(v, 0.0) + std::log1p(std::exp(-std::abs(v))); }
+
+#pragma omp declare simd
+inline float simd_sigmoid(float v) { return 1.0f / (1.0f + simd_exp(-v)); }
+
+#pragma omp declare simd
+inline double simd_sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }
 
 }  // namespace layers
