@@ -55,6 +55,21 @@ ATTN_HD inline void attn_query_range(const AttnGeometry& g, int64_t j, int64_t* 
   *hi = end;
 }
 
+// Union of the key ranges of rows [r0, r1), r0 < r1 (both range ends are nondecreasing in the row index).
+ATTN_HD inline void attn_block_key_range(const AttnGeometry& g, int64_t r0, int64_t r1, int64_t* lo, int64_t* hi) {
+  int64_t a, b;
+  attn_key_range(g, r0, lo, &b);
+  attn_key_range(g, r1 - 1, &a, hi);
+}
+
+// A superset of the union of the query ranges of key rows [r0, r1): first row's group start to last row's group end.
+ATTN_HD inline void attn_block_query_range(const AttnGeometry& g, int64_t r0, int64_t r1, int64_t* lo,
+                                           int64_t* hi) {
+  *lo = g.group > 0 ? r0 / g.group * g.group : 0;
+  const int64_t end = g.group > 0 ? (r1 - 1) / g.group * g.group + g.group : g.N;
+  *hi = end < g.N ? end : g.N;
+}
+
 }  // namespace layers
 
 namespace layers::cpu {

@@ -28,21 +28,6 @@ int tile_rows(size_t row_elems) {
   return static_cast<int>(std::max<size_t>(1, std::min<size_t>(64, kSmemBytes / (row_elems * sizeof(T)))));
 }
 
-// Union of the key ranges of rows [r0, r1) (both ends are nondecreasing in the row index).
-__device__ void block_key_range(const AttnGeometry& g, int64_t r0, int64_t r1, int64_t* lo, int64_t* hi) {
-  int64_t a, b;
-  attn_key_range(g, r0, lo, &b);
-  attn_key_range(g, r1 - 1, &a, hi);
-}
-
-// Union of the query ranges of key rows [r0, r1): from the first row's group start to the last row's group end.
-__device__ void block_query_range(const AttnGeometry& g, int64_t r0, int64_t r1, int64_t* lo, int64_t* hi) {
-  *lo = g.group > 0 ? r0 / g.group * g.group : 0;
-  const int64_t last = r1 - 1;
-  int64_t end = g.group > 0 ? last / g.group * g.group + g.group : g.N;
-  *hi = end < g.N ? end : g.N;
-}
-
 template <class T, int M>
 __device__ T dot_reg(const T* r, const T* s, int64_t n) {
   T acc = T(0);
@@ -73,7 +58,7 @@ __global__ void forward_kernel(const T* __restrict__ q, const T* __restrict__ k,
   for (int c = 0; c < M; ++c) acc[c] = T(0);
   T m = -INFINITY, l = T(0);
   int64_t blo, bhi;
-  block_key_range(g, r0, r1, &blo, &bhi);
+  attn_block_key_range(g, r0, r1, &blo, &bhi);
   for (int64_t j0 = blo; j0 < bhi; j0 += TK) {
     const int n = static_cast<int>(bhi - j0 < TK ? bhi - j0 : TK);
     __syncthreads();
@@ -129,7 +114,7 @@ __global__ void dq_kernel(const T* __restrict__ q, const T* __restrict__ k, cons
 #pragma unroll
   for (int c = 0; c < M; ++c) acc[c] = T(0);
   int64_t blo, bhi;
-  block_key_range(g, r0, r1, &blo, &bhi);
+  attn_block_key_range(g, r0, r1, &blo, &bhi);
   for (int64_t j0 = blo; j0 < bhi; j0 += TK) {
     const int n = static_cast<int>(bhi - j0 < TK ? bhi - j0 : TK);
     __syncthreads();
@@ -177,7 +162,7 @@ __global__ void dkdv_kernel(const T* __restrict__ q, const T* __restrict__ k, co
 #pragma unroll
   for (int c = 0; c < M; ++c) dka[c] = dva[c] = T(0);
   int64_t blo, bhi;
-  block_query_range(g, r0, r1, &blo, &bhi);
+  attn_block_query_range(g, r0, r1, &blo, &bhi);
   for (int64_t i0 = blo; i0 < bhi; i0 += TK) {
     const int n = static_cast<int>(bhi - i0 < TK ? bhi - i0 : TK);
     __syncthreads();
