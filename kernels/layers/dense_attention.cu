@@ -52,6 +52,7 @@ __global__ void forward_kernel(const T* __restrict__ q, const T* __restrict__ k,
   int64_t lo = 0, hi = 0;
   if (active) {
     attn_key_range(g, i, &lo, &hi);
+#pragma unroll
     for (int c = 0; c < M; ++c) qr[c] = c < D ? q[(i * H + h) * D + c] : T(0);
   }
 #pragma unroll
@@ -84,7 +85,9 @@ __global__ void forward_kernel(const T* __restrict__ q, const T* __restrict__ k,
   if (!active) return;
   const bool none = hi <= lo;
   const T inv = none ? T(0) : T(1) / l;
-  for (int c = 0; c < Dv; ++c) o[(i * H + h) * Dv + c] = acc[c] * inv;
+#pragma unroll
+  for (int c = 0; c < M; ++c)
+    if (c < Dv) o[(i * H + h) * Dv + c] = acc[c] * inv;
   lse[i * H + h] = none ? -INFINITY : m + log(l);
 }
 
@@ -105,9 +108,13 @@ __global__ void dq_kernel(const T* __restrict__ q, const T* __restrict__ k, cons
   int64_t lo = 0, hi = 0;
   if (active) {
     attn_key_range(g, i, &lo, &hi);
+#pragma unroll
     for (int c = 0; c < M; ++c) qr[c] = c < D ? q[(i * H + h) * D + c] : T(0);
+#pragma unroll
     for (int c = 0; c < M; ++c) gr[c] = c < Dv ? go[(i * H + h) * Dv + c] : T(0);
-    for (int c = 0; c < Dv; ++c) Di += gr[c] * o[(i * H + h) * Dv + c];
+#pragma unroll
+    for (int c = 0; c < M; ++c)
+      if (c < Dv) Di += gr[c] * o[(i * H + h) * Dv + c];
     li = lse[i * H + h];
     Drow[i * H + h] = Di;
   }
@@ -135,7 +142,9 @@ __global__ void dq_kernel(const T* __restrict__ q, const T* __restrict__ k, cons
     }
   }
   if (active)
-    for (int c = 0; c < D; ++c) dq[(i * H + h) * D + c] = acc[c];
+#pragma unroll
+    for (int c = 0; c < M; ++c)
+      if (c < D) dq[(i * H + h) * D + c] = acc[c];
 }
 
 template <class T, int M>
@@ -156,7 +165,9 @@ __global__ void dkdv_kernel(const T* __restrict__ q, const T* __restrict__ k, co
   int64_t lo = 0, hi = 0;
   if (active) {
     attn_query_range(g, j, &lo, &hi);
+#pragma unroll
     for (int c = 0; c < M; ++c) kr[c] = c < D ? k[(j * H + h) * D + c] : T(0);
+#pragma unroll
     for (int c = 0; c < M; ++c) vr[c] = c < Dv ? v[(j * H + h) * Dv + c] : T(0);
   }
 #pragma unroll
@@ -189,8 +200,12 @@ __global__ void dkdv_kernel(const T* __restrict__ q, const T* __restrict__ k, co
     }
   }
   if (!active) return;
-  for (int c = 0; c < D; ++c) dk[(j * H + h) * D + c] = dka[c];
-  for (int c = 0; c < Dv; ++c) dv[(j * H + h) * Dv + c] = dva[c];
+#pragma unroll
+  for (int c = 0; c < M; ++c)
+    if (c < D) dk[(j * H + h) * D + c] = dka[c];
+#pragma unroll
+  for (int c = 0; c < M; ++c)
+    if (c < Dv) dv[(j * H + h) * Dv + c] = dva[c];
 }
 
 dim3 grid_of(const AttnGeometry& g) {
