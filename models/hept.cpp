@@ -36,45 +36,12 @@ using namespace engine;
 
 namespace {
 
-// PyG MLP(c -> 256 x4 -> c, num_layers L, norm layer_norm (node), act tanh, plain last): lins.i, norms.i.
-class PygTanhMLP : public nn::UnaryModule {
+class HEPTModel : public TransformerSkeleton {
  public:
-  PygTanhMLP(int64_t c, int num_layers) {
-    auto lins = register_module("lins", std::make_shared<nn::ModuleList>());
-    auto norms = register_module("norms", std::make_shared<nn::ModuleList>());
-    for (int i = 0; i < num_layers; ++i) {
-      const int64_t in = i == 0 ? c : 256, out = i + 1 == num_layers ? c : 256;
-      auto lin = std::make_shared<nn::Linear>(in, out);
-      lins->push_back(lin);
-      lins_.push_back(lin);
-      if (i + 1 < num_layers) {
-        auto norm = std::make_shared<nn::LayerNorm>(256, 1e-5);
-        norms->push_back(norm);
-        norms_.push_back(norm);
-      }
-    }
-  }
-  Tensor forward(const Tensor& x) override {
-    Tensor h = x;
-    for (size_t i = 0; i < lins_.size(); ++i) {
-      h = lins_[i]->forward(h);
-      if (i < norms_.size()) h = engine::tanh(norms_[i]->forward(h));
-    }
-    return h;
-  }
-
- private:
-  std::vector<std::shared_ptr<nn::Linear>> lins_;
-  std::vector<std::shared_ptr<nn::LayerNorm>> norms_;
-};
-
-class HEPTModel : public TrackingModel {
- public:
-  explicit HEPTModel(const Config& c) {
-    const int64_t in_dim = config_get<int64_t>(c, "in_dim", 15);
-    h_ = config_get<int64_t>(c, "h_dim", 32);
+  explicit HEPTModel(const Config& c)
+      : TransformerSkeleton("hept", config_get<int64_t>(c, "in_dim", 15), config_get<int64_t>(c, "h_dim", 32),
+                            config_get<int64_t>(c, "n_layers", 4) + 1, config_get<double>(c, "dropout", 0.1)) {
     const int64_t n_layers = config_get<int64_t>(c, "n_layers", 4);
-    const double dropout = config_get<double>(c, "dropout", 0.1);
     const std::string version = config_get<std::string>(c, "version", "src");
     if (version != "src" && version != "example")
       throw std::invalid_argument("hept: config key 'version' must be \"src\" or \"example\", got " + version);
@@ -91,21 +58,14 @@ class HEPTModel : public TrackingModel {
     o_.e2lsh_beta = config_get<bool>(c, "e2lsh_beta", !example_);
     if (h_ < 2 || n_layers < 1) throw std::invalid_argument("hept: h_dim must be >= 2 and n_layers >= 1");
     Generator gen(static_cast<uint64_t>(config_get<int64_t>(c, "seed", 42)));
-    encoder_ = register_module("feat_encoder", std::make_shared<FeatureEncoder>(in_dim, h_));
-    attns_ = register_module("attns", std::make_shared<nn::ModuleList>());
     for (int64_t i = 0; i < n_layers; ++i) {
       auto block = std::make_shared<layers::HEPTBlock>(o_, &gen, false);
       attns_->push_back(block);
       blocks_.push_back(block);
     }
-    dropout_ = register_module("dropout", std::make_shared<nn::Dropout>(dropout));
-    W_ = register_module("W", std::make_shared<nn::Linear>(h_ * (n_layers + 1), h_ / 2, false));
-    head_ = register_module("mlp_out", std::make_shared<PygTanhMLP>(h_ / 2, 5));
     regions_ = register_buffer("regions", layers::get_regions(o_.num_regions, o_.n_hashes, o_.num_heads, &gen));
     for (auto& b : blocks_) b->share_regions(regions_);
   }
-
-  int64_t out_dim() const override { return h_ / 2; }
 
   Tensor forward(const ModelInput& in) override {
     const Tensor& x = in.x;
@@ -151,27 +111,19 @@ class HEPTModel : public TrackingModel {
     }
     // Differentiable row gather / padding of x (duplicates share their original's gradient).
     xp = example_ ? index_select(x, 0, sel_) : pad_rows(x, B, 0.0);
-    Tensor e = encoder_->forward(xp);
+    Tensor e = encode(xp);
     std::vector<Tensor> all{e};
     for (auto& b : blocks_) {
       e = b->forward_codes(e, cp, codes, raw, torch_ties_);
       all.push_back(e);
     }
-    Tensor z = W_->forward(concat(all, 1));
-    Tensor out = z + dropout_->forward(head_->forward(z));
-    return out.narrow(0, 0, N);
+    return head(all).narrow(0, 0, N);
   }
 
  private:
-  int64_t h_ = 0;
   bool example_ = false, torch_ties_ = false;
   layers::HEPTOptions o_{32};
-  std::shared_ptr<FeatureEncoder> encoder_;
-  std::shared_ptr<nn::ModuleList> attns_;
   std::vector<std::shared_ptr<layers::HEPTBlock>> blocks_;
-  std::shared_ptr<nn::Dropout> dropout_;
-  std::shared_ptr<nn::Linear> W_;
-  std::shared_ptr<PygTanhMLP> head_;
   Tensor regions_, sel_;
 };
 
@@ -189,6 +141,47 @@ std::shared_ptr<TrackingModel> hept_make(const Config& c) {
 }
 
 }  // namespace
+
+PygTanhMLP::PygTanhMLP(int64_t c, int num_layers) {
+  auto lins = register_module("lins", std::make_shared<nn::ModuleList>());
+  auto norms = register_module("norms", std::make_shared<nn::ModuleList>());
+  for (int i = 0; i < num_layers; ++i) {
+    const int64_t in = i == 0 ? c : 256, out = i + 1 == num_layers ? c : 256;
+    auto lin = std::make_shared<nn::Linear>(in, out);
+    lins->push_back(lin);
+    lins_.push_back(lin);
+    if (i + 1 < num_layers) {
+      auto norm = std::make_shared<nn::LayerNorm>(256, 1e-5);
+      norms->push_back(norm);
+      norms_.push_back(norm);
+    }
+  }
+}
+
+Tensor PygTanhMLP::forward(const Tensor& x) {
+  Tensor h = x;
+  for (size_t i = 0; i < lins_.size(); ++i) {
+    h = lins_[i]->forward(h);
+    if (i < norms_.size()) h = engine::tanh(norms_[i]->forward(h));
+  }
+  return h;
+}
+
+TransformerSkeleton::TransformerSkeleton(const std::string& name, int64_t in_dim, int64_t h, int64_t n_states,
+                                         double dropout)
+    : model_name_(name), in_dim_(in_dim), h_(h) {
+  if (h_ < 2 || n_states < 1) throw std::invalid_argument(name + ": h_dim must be >= 2 and n_layers >= 1");
+  encoder_ = register_module("feat_encoder", std::make_shared<FeatureEncoder>(in_dim, h_));
+  attns_ = register_module("attns", std::make_shared<nn::ModuleList>());
+  dropout_ = register_module("dropout", std::make_shared<nn::Dropout>(dropout));
+  W_ = register_module("W", std::make_shared<nn::Linear>(h_ * n_states, h_ / 2, false));
+  mlp_out_ = register_module("mlp_out", std::make_shared<PygTanhMLP>(h_ / 2, 5));
+}
+
+Tensor TransformerSkeleton::head(const std::vector<Tensor>& states) {
+  const Tensor z = W_->forward(concat(states, 1));
+  return z + dropout_->forward(mlp_out_->forward(z));
+}
 
 Config hept_checkpoint_overrides() {
   return Config{{"h_dim", 24}, {"num_regions", 150.0}, {"version", "example"}, {"e2lsh_beta", false}};

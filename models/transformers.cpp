@@ -1,7 +1,7 @@
-// The dense-attention family of the catalog on HEPT's Transformer skeleton (hept.md 3.9; lampa-models.md 1, 2.2,
-// 4 item 2): feature encoder, n_layers attention layers, W(concat of the kept states, no bias) -> h/2, residual
-// tanh MLP head (PyG MLP, 5 layers, LayerNorm, dropout 0.1 on the residual branch). No padding: every model here
-// runs on the N real hits.
+// The dense-attention family of the catalog on HEPT's Transformer skeleton (models/hept.h TransformerSkeleton;
+// hept.md 3.9; lampa-models.md 1, 2.2, 4 item 2): feature encoder, n_layers attention layers, W(concat of the kept
+// states, no bias) -> h/2, residual tanh MLP head (PyG MLP, 5 layers, LayerNorm, dropout 0.1 on the residual
+// branch), with the reference's state-dict names. No padding: every model here runs on the N real hits.
 //   flatformer (tracking_trans_flatformer.yaml): each layer is the 4-sub-layer FlatFormer window attention (3.6),
 //     the concat holds e0 and the 4 sub-layer outputs of every layer (4L + 1 = 9 states, W 270 -> 15).
 //     Intended model vs reference: the reference writes every sub-layer in place into ONE tensor, so all 9 concat
@@ -25,6 +25,7 @@
 #include "layers/window_attention.h"
 #include "models/catalog.h"
 #include "models/common.h"
+#include "models/hept.h"
 
 namespace models {
 
@@ -32,44 +33,35 @@ using namespace engine;
 
 namespace {
 
-constexpr int kHeadLayers = 5;
-
-// Encoder, W and head around the model-specific layers; subclasses return the states after e0 to concatenate.
-class ConcatTransformer : public TrackingModel {
+// The hept skeleton (models/hept.h) with the layers' states to concatenate supplied by the subclass.
+class ConcatTransformer : public TransformerSkeleton {
  public:
+  // n_states_per_layer: states each layer adds to the concat (after e0).
   ConcatTransformer(const Config& c, const std::string& name, int64_t h_default, int64_t n_states_per_layer)
-      : name_(name) {
-    in_dim_ = config_get<int64_t>(c, "in_dim", 15);
-    h_ = config_get<int64_t>(c, "h_dim", h_default);
+      : TransformerSkeleton(name, config_get<int64_t>(c, "in_dim", 15), config_get<int64_t>(c, "h_dim", h_default),
+                            config_get<int64_t>(c, "n_layers", 2) * n_states_per_layer + 1,
+                            config_get<double>(c, "dropout", 0.1)) {
     n_layers_ = config_get<int64_t>(c, "n_layers", 2);
     heads_ = config_get<int64_t>(c, "num_heads", 8);
     coords_dim_ = config_get<int64_t>(c, "coords_dim", 6);
     dropout_p_ = config_get<double>(c, "dropout", 0.1);
-    if (h_ < 2 || n_layers_ < 1 || heads_ < 1 || coords_dim_ < 2)
-      throw std::invalid_argument(name + ": need h_dim >= 2, n_layers >= 1, num_heads >= 1, coords_dim >= 2");
-    encoder_ = register_module("feat_encoder", std::make_shared<FeatureEncoder>(in_dim_, h_));
-    attns_ = register_module("attns", std::make_shared<nn::ModuleList>());
-    W_ = register_module("W", std::make_shared<nn::Linear>(h_ * (n_layers_ * n_states_per_layer + 1), h_ / 2, false));
-    head_ = register_module("mlp_out",
-                            std::make_shared<ResidualMLPHead>(h_ / 2, kHeadLayers, nn::ActivationKind::Tanh, dropout_p_));
+    if (n_layers_ < 1 || heads_ < 1 || coords_dim_ < 2)
+      throw std::invalid_argument(name + ": need n_layers >= 1, num_heads >= 1, coords_dim >= 2");
   }
 
-  int64_t out_dim() const override { return h_ / 2; }
-
   Tensor forward(const ModelInput& in) override {
-    ENGINE_CHECK(in.x.defined() && in.x.dim() == 2 && in.x.size(1) == in_dim_, name_.c_str(), "x must be [N, {}]",
-                 in_dim_);
+    const char* where = model_name_.c_str();
+    ENGINE_CHECK(in.x.defined() && in.x.dim() == 2 && in.x.size(1) == in_dim_, where, "x must be [N, {}]", in_dim_);
     const int64_t N = in.x.size(0);
-    ENGINE_CHECK(N > 0, name_.c_str(), "empty input");
+    ENGINE_CHECK(N > 0, where, "empty input");
     ENGINE_CHECK(in.coords.defined() && in.coords.dim() == 2 && in.coords.size(0) == N &&
                      in.coords.size(1) == coords_dim_,
-                 name_.c_str(), "coords must be [{}, {}]", N, coords_dim_);
+                 where, "coords must be [{}, {}]", N, coords_dim_);
     const Tensor coords = in.coords.dtype() == in.x.dtype() ? in.coords : in.coords.to(in.x.dtype());
-    const Tensor e0 = encoder_->forward(in.x);
+    const Tensor e0 = encode(in.x);
     std::vector<Tensor> all{e0};
     for (Tensor& s : layer_states(e0, coords, in)) all.push_back(s);
-    const Tensor z = W_->forward(concat(concat_entries(std::move(all)), 1));
-    return head_->forward(z);
+    return head(concat_entries(std::move(all)));
   }
 
  protected:
@@ -77,13 +69,8 @@ class ConcatTransformer : public TrackingModel {
   // What W reads: by default e0 and the layer states as they are.
   virtual std::vector<Tensor> concat_entries(std::vector<Tensor> all) { return all; }
 
-  std::string name_;
-  int64_t in_dim_ = 15, h_ = 0, n_layers_ = 0, heads_ = 0, coords_dim_ = 6;
+  int64_t n_layers_ = 0, heads_ = 0, coords_dim_ = 6;
   double dropout_p_ = 0.1;
-  std::shared_ptr<FeatureEncoder> encoder_;
-  std::shared_ptr<nn::ModuleList> attns_;
-  std::shared_ptr<nn::Linear> W_;
-  std::shared_ptr<ResidualMLPHead> head_;
 };
 
 // ---------------------------------------------------------------- flatformer
