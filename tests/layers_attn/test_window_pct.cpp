@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "attn_reference.h"
 #include "gradcheck.h"
 #include "layers/pct.h"
 #include "layers/window_attention.h"
@@ -155,4 +156,43 @@ TEST_CASE("PointTransformerConv matches a naive per-target loop; gradcheck; PCTB
   testing::gradcheck([&](const Tensors& t) { return conv.forward(t[0], t[1], g); }, {x, pos});
   layers::PCTBlock block(24, 8, 6);
   CHECK(count_params(block) == 30288);
+}
+
+TEST_CASE("FlatformerAttention matches a step-by-step reference of flatformer.py (float64)") {
+  engine::manual_seed(11);
+  const int64_t N = 23, h = 6, G = 8;
+  layers::FlatformerAttention layer(h, 2, 6, 2);
+  layer.to(DType::F64);
+  Tensor coords = testing::rand_f64({N, 6}, 3, -2, 2, false), x = testing::rand_f64({N, h}, 4, -1, 1, false);
+  layers::WindowCurves c = layers::window_curves(coords.select(1, 0), coords.select(1, 1), 40, 4, G);
+  Tensor got = layer.forward(x, coords, c)[3];
+  // Reference: seq = x[perm][flat2win]; BasicLayer with q = k = seq + pe, v = seq, softmax inside groups of G;
+  // then x[perm[i]] = s[i] for i < N (an explicit write-back loop).
+  auto lin = [](const engine::nn::Linear& l, const Tensor& t) { return engine::linear(t, l.weight, l.bias); };
+  const Tensor pe = layer.pe->forward(coords);
+  std::vector<double> cur = x.to_vector<double>();
+  const std::vector<int64_t> f2w = c.flat2win.to_vector<int64_t>();
+  for (int k = 0; k < 4; ++k) {
+    const std::vector<int64_t> perm = c.perm[static_cast<size_t>(k)].to_vector<int64_t>();
+    std::vector<int64_t> idx;
+    for (int64_t p : f2w) idx.push_back(perm[static_cast<size_t>(p)]);
+    const Tensor ix = engine::from_vector(idx, {static_cast<int64_t>(idx.size())});
+    const Tensor seq = engine::index_select(engine::from_vector(cur, {N, h}), 0, ix);
+    const Tensor pes = engine::index_select(pe, 0, ix);
+    auto blk = layer.blocks->get<layers::WindowBasicLayer>(static_cast<size_t>(k));
+    const int64_t M = seq.size(0), H = 2;
+    const Tensor qk = seq + pes;
+    layers::DenseAttentionOptions o;
+    o.group = G;
+    const Tensor a = testing::naive_attention(lin(*blk->attn->w_q, qk).reshape({M, H, h}),
+                                              lin(*blk->attn->w_k, qk).reshape({M, H, h}),
+                                              lin(*blk->attn->w_v, seq).reshape({M, H, h}), o);
+    const Tensor s1 = blk->norm1->forward(seq + lin(*blk->attn->out_linear, a.reshape({M, H * h})));
+    const Tensor s2 = blk->norm2->forward(s1 + lin(*blk->fc2, engine::relu(lin(*blk->fc1, s1))));
+    const std::vector<double> sv = s2.to_vector<double>();
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t cc = 0; cc < h; ++cc)
+        cur[static_cast<size_t>(perm[static_cast<size_t>(i)] * h + cc)] = sv[static_cast<size_t>(i * h + cc)];
+  }
+  CHECK_CLOSE(got, engine::from_vector(cur, {N, h}), 1e-12, 1e-10);
 }
