@@ -1,8 +1,9 @@
 // FlatFormer window curves (keys are a bijection of the bin grid whose consecutive cells inside a window are grid
 // neighbours; the four orders are permutations; flat2win padding for N >= G and N < G), the FlatFormer layer
 // (vs a step-by-step float64 reference of flatformer.py: x[perm][flat2win], naive group attention, explicit
-// write-back loop; float64 gradcheck through the padded groups; parameter count), PCT's graph preparation, the point-transformer
-// conv against a naive per-target loop (float64), its gradcheck and PCTBlock's parameter count (hept.md 4.2).
+// write-back loop; float64 gradcheck through the padded groups; parameter count), PCT's graph preparation, the
+// point-transformer conv against a naive per-target loop (float64), its gradcheck and PCTBlock's parameter count
+// (hept.md 4.2).
 #include <doctest/doctest.h>
 
 #include <algorithm>
