@@ -6,7 +6,8 @@
 // computed over key tiles with an online softmax (running max and sum), so no N x N matrix is ever stored. A row
 // with no visible key gets o_i = 0 and lse_i = -inf (and zero gradients).
 // Backward (recomputes the probabilities from lse): D_i = dO_i . o_i, p_ij = exp(s_ij - lse_i),
-//   ds_ij = p_ij (dO_i . v_j - D_i),  dq_i = scale sum_j ds_ij k_j,  dk_j = scale sum_i ds_ij q_i,  dv_j = sum_i p_ij dO_i
+//   ds_ij = p_ij (dO_i . v_j - D_i),  dq_i = scale sum_j ds_ij k_j,  dk_j = scale sum_i ds_ij q_i,
+//   dv_j = sum_i p_ij dO_i
 // as two passes: one over query rows (dq, D) and one over key rows (dk, dv), each writing only its own rows, so there
 // are no atomics and results do not depend on the thread count or the launch geometry.
 //

@@ -108,7 +108,8 @@ TEST_CASE("FlatformerAttention: parameter count and float64 gradcheck through pa
 }
 
 TEST_CASE("pct_graph: self loops removed then one added per node, sorted by target") {
-  Tensor e = engine::from_vector(std::vector<int64_t>{0, 1, 1, 2, 2, 1, 0, 2, 2, 2}, {2, 5});  // 0->1 1->0 1->2 2->2 2->2
+  // Edges 0->1, 1->0, 1->2, 2->2, 2->2 (row 0 sources, row 1 targets).
+  Tensor e = engine::from_vector(std::vector<int64_t>{0, 1, 1, 2, 2, 1, 0, 2, 2, 2}, {2, 5});
   layers::PCTGraph g = layers::pct_graph(e, 3);
   CHECK(g.src.to_vector<int64_t>() == std::vector<int64_t>{0, 1, 0, 1, 1, 2});
   CHECK(g.dst.to_vector<int64_t>() == std::vector<int64_t>{0, 0, 1, 1, 2, 2});

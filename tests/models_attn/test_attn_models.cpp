@@ -55,7 +55,8 @@ models::ModelInput random_sector(int64_t N, uint64_t seed) {
   in.x = testing::rand_f32({N, 15}, seed, -1, 1);
   Tensor eta = testing::rand_f64({N, 1}, seed + 1, -4, 4, false);
   Tensor phi = testing::rand_f64({N, 1}, seed + 2, -M_PI, M_PI, false);
-  Tensor r = testing::rand_f64({N, 1}, seed + 3, 0.03, 1.0, false), z = testing::rand_f64({N, 1}, seed + 4, -3, 3, false);
+  Tensor r = testing::rand_f64({N, 1}, seed + 3, 0.03, 1.0, false);
+  Tensor z = testing::rand_f64({N, 1}, seed + 4, -3, 3, false);
   in.coords = concat({eta, phi, r, phi / M_PI, z, eta}, 1).to(DType::F32);
   in.edge_index = knn_edges(in.coords, 12);
   return in;
