@@ -1,6 +1,12 @@
-// infer: runs a trained tracking model on one event and builds track candidates.
+// infer: runs a trained model on one event.
 //   infer --checkpoint RUN/best.safetensors --event PREFIX|SAMPLE.safetensors [--out DIR] [--device cpu|cuda]
-//         [--eps X] [--min-samples N] [--plot] [--save-embeddings]
+//         [--eps X] [--min-samples N] [--plot] [--save-embeddings] [--task tracking|pileup]
+// The task comes from the checkpoint (train --task pileup writes "pileup-<model>" checkpoints).
+// Pile-up: --event is a simulated pile-up event (pileup_event<id>.safetensors, data/pileup_sim.h); writes
+// DIR/probabilities.csv (the LV probability of every particle), DIR/metrics.json (the model against CHS and the
+// PUPPI-style weights on this event: ROC AUC, AP and accuracy on the neutral targets, leading-jet pT response) and,
+// with --plot, DIR/eta_phi.svg (particles coloured by the probability).
+// Tracking:
 // PREFIX is a TrackML event prefix (DIR/event000001000; .csv or .csv.gz files) or a processed sample file. Writes
 // DIR/submission.csv (hit_id,track_id of the pixel hits the model sees), DIR/metrics.json and, with truth, prints
 // accuracy@k, recall, the TrackML score, double-majority and LHC-style efficiencies and the fake rate. Every error
@@ -15,11 +21,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "apps/lib/pileup_task.h"
 #include "apps/lib/tracking_task.h"
 #include "data/cache.h"
 #include "data/detector.h"
 #include "data/efficiency.h"
 #include "data/features.h"
+#include "data/pileup_sim.h"
 #include "data/score.h"
 #include "data/svg_plot.h"
 #include "data/track_building.h"
@@ -133,6 +141,53 @@ data::Truth truth_subset(const data::Truth& truth, const std::vector<int64_t>& h
   return t;
 }
 
+std::string default_out_dir(const std::string& checkpoint, const std::string& event_path) {
+  return (fs::path(checkpoint).parent_path() / ("infer-" + fs::path(event_path).stem().string())).string();
+}
+
+// The pile-up path (see the file comment).
+void infer_pileup(const std::string& checkpoint, const engine::io::CheckpointInfo& info, const std::string& event_path,
+                  std::string out_dir, engine::Device device, bool plot) {
+  StageTimer timer;
+  fmt::print("stages:\n");
+  const std::string backbone = info.model_name.substr(std::string("pileup-").size());
+  auto model = timer.run("load checkpoint", [&] {
+    auto m = std::make_shared<models::PileupModel>(backbone, data::pileup::kFeatures,
+                                                   models::Config::parse(info.config_json));
+    engine::io::load_checkpoint(checkpoint, *m, nullptr, nullptr, info.model_name);
+    m->to(device);
+    m->eval();
+    return m;
+  });
+  const data::pileup::PileupEvent ev = timer.run("read event", [&] { return data::pileup::load_pileup_event(event_path); });
+  if (ev.size() == 0) throw std::runtime_error(event_path + ": the event has no particles");
+  engine::NoGradGuard no_grad;
+  const std::vector<double> p = timer.run("classify", [&] { return app::pileup_probabilities(*model, ev, device); });
+  const nlohmann::json rows = timer.run("metrics + jets", [&] {
+    return app::compare_with_baselines({&ev}, [&](const data::pileup::PileupEvent&) { return p; }, backbone);
+  });
+  if (out_dir.empty()) out_dir = default_out_dir(checkpoint, event_path);
+  fs::create_directories(out_dir);
+  std::string csv = "index,eta,phi,pt,pid_class,neutral_target,label,probability\n";
+  for (size_t i = 0; i < ev.size(); ++i)
+    csv += fmt::format("{},{},{},{},{},{},{},{:.6f}\n", i, ev.eta[i], ev.phi[i], ev.pt[i], ev.pid_class[i],
+                       ev.is_neutral_target(i) ? 1 : 0, ev.label[i], p[i]);
+  write_text_atomic(out_dir + "/probabilities.csv", csv);
+  if (plot) {
+    timer.run("plot", [&] {
+      data::write_eta_phi_plot(out_dir + "/eta_phi.svg",
+                               fmt::format("{}: LV probability, event {} (mu {:.0f})", backbone, ev.event_id, ev.mu),
+                               std::vector<double>(ev.eta.begin(), ev.eta.end()),
+                               std::vector<double>(ev.phi.begin(), ev.phi.end()), p);
+    });
+  }
+  const nlohmann::json report = {{"task", "pileup"}, {"model", backbone}, {"event", event_path},
+                                 {"particles", ev.size()}, {"this_event", rows}, {"seconds", timer.json()}};
+  write_text_atomic(out_dir + "/metrics.json", report.dump(2) + "\n");
+  app::print_comparison("this event", rows);
+  fmt::print("wrote {}/probabilities.csv and metrics.json\n", out_dir);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -152,18 +207,29 @@ int main(int argc, char** argv) {
   cli.add_option("--min-samples", min_samples, "DBSCAN min_samples (default: tuned by train)");
   cli.add_flag("--plot", plot, "write event.svg (x-y and r-z views, hits coloured by track candidate)");
   cli.add_flag("--save-embeddings", save_embeddings, "write embeddings.safetensors");
+  std::string task;
+  cli.add_option("--task", task, "tracking or pileup (default: what the checkpoint holds)")
+      ->check(CLI::IsMember({"tracking", "pileup"}));
   CLI11_PARSE(cli, argc, argv);
 
   try {
     if (threads > 0) engine::set_num_threads(threads);
     const engine::Device device = engine::Device::parse(device_name);
+    const auto info = engine::io::read_checkpoint_info(checkpoint);
+    const bool pileup_checkpoint = info.model_name.rfind("pileup-", 0) == 0;
+    if (!task.empty() && (task == "pileup") != pileup_checkpoint)
+      throw std::runtime_error(fmt::format("{}: holds a {} model, not a {} model", checkpoint, info.model_name, task));
+    const std::string held = pileup_checkpoint ? info.model_name.substr(7) : info.model_name;
+    if (!expect_model.empty() && expect_model != held)
+      throw std::runtime_error(fmt::format("{}: holds a {} model, not {}", checkpoint, held, expect_model));
+    if (pileup_checkpoint) {
+      infer_pileup(checkpoint, info, event_path, out_dir, device, plot);
+      return 0;
+    }
     StageTimer timer;
     fmt::print("stages:\n");
     // ---- model
     auto model = timer.run("load checkpoint", [&] {
-      const auto info = engine::io::read_checkpoint_info(checkpoint);
-      if (!expect_model.empty() && expect_model != info.model_name)
-        throw std::runtime_error(fmt::format("{}: holds a {} model, not {}", checkpoint, info.model_name, expect_model));
       auto m = models::build_tracking_model(info.model_name, models::Config::parse(info.config_json));
       engine::io::load_checkpoint(checkpoint, *m, nullptr, nullptr, info.model_name);
       m->to(device);
@@ -196,7 +262,7 @@ int main(int argc, char** argv) {
       return data::cluster_embeddings(emb.data<float>(), n, emb.size(1), copt);
     });
     // ---- outputs
-    if (out_dir.empty()) out_dir = (ckpt_dir / ("infer-" + fs::path(event_path).filename().string())).string();
+    if (out_dir.empty()) out_dir = default_out_dir(checkpoint, event_path);
     fs::create_directories(out_dir);
     const std::vector<int64_t> hit_ids = ev.sample.hit_id.to_vector<int64_t>();
     write_text_atomic(out_dir + "/submission.csv", submission_csv(hit_ids, track_id));

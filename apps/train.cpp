@@ -162,33 +162,14 @@ int run_pileup(Cli& c, const Json& overrides, engine::Device device) {
   model.eval();
   engine::NoGradGuard no_grad;
   // the model and the two baselines on the test events: classification of neutrals and leading-jet response
-  data::pileup::JetResponseAccumulator jets_model, jets_chs, jets_puppi;
-  std::vector<double> s_model, s_puppi, s_chs;
-  std::vector<int64_t> labels;
-  for (const auto& ev : task.events(data::Split::Test)) {
-    const std::vector<double> p = task.probabilities(ev), puppi = data::pileup::puppi_weights(ev);
-    for (size_t i = 0; i < ev.size(); ++i)
-      if (ev.is_neutral_target(i)) s_model.push_back(p[i]), s_puppi.push_back(puppi[i]), s_chs.push_back(1.0), labels.push_back(ev.label[i]);
-    jets_model.add(ev, data::pileup::model_weights(ev, p));
-    jets_chs.add(ev, data::pileup::chs_weights(ev));
-    jets_puppi.add(ev, puppi);
-  }
-  auto row = [&](const std::vector<double>& s, const data::pileup::JetResponseAccumulator& j) {
-    const auto r = j.result();
-    return Json{{"roc_auc", data::pileup::roc_auc(s, labels)}, {"average_precision", data::pileup::average_precision(s, labels)},
-                {"accuracy", data::pileup::accuracy_at(s, labels, 0.5)}, {"leading_jet_pt_bias", r.bias},
-                {"leading_jet_pt_resolution", r.resolution}, {"jet_multiplicity_diff", r.multiplicity_diff}};
-  };
+  std::vector<const data::pileup::PileupEvent*> test;
+  for (const auto& ev : task.events(data::Split::Test)) test.push_back(&ev);
+  const Json rows = app::compare_with_baselines(test, [&](const auto& ev) { return task.probabilities(ev); },
+                                                c.model_name);
   const Json final = {{"task", "pileup"}, {"model", c.model_name}, {"best_epoch", result.best_epoch},
-                      {"best_valid_average_precision", result.best_metric},
-                      {"test", {{c.model_name, row(s_model, jets_model)}, {"CHS", row(s_chs, jets_chs)},
-                                {"PUPPI-style", row(s_puppi, jets_puppi)}}}};
+                      {"best_valid_average_precision", result.best_metric}, {"test", rows}};
   write_json(c.opt.out_dir + "/final.json", final);
-  fmt::print("{:<14} {:>8} {:>8} {:>10} {:>10}\n", "test events", "ROC AUC", "AP", "jet bias", "jet resol.");
-  for (const auto& [name, r] : final["test"].items())
-    fmt::print("{:<14} {:8.4f} {:8.4f} {:10.4f} {:10.4f}\n", name, r["roc_auc"].get<double>(),
-               r["average_precision"].get<double>(), r["leading_jet_pt_bias"].get<double>(),
-               r["leading_jet_pt_resolution"].get<double>());
+  app::print_comparison("test events", rows);
   return 0;
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end test of the programs (run by CTest as "apps"): simulate two small events, train hmambav2-S for one
-# short epoch, resume it, run infer on an event, and check that bad inputs give a one-line error and a non-zero
+# short epoch, resume it, run infer on an event, train and infer the pile-up task, and check that bad inputs give a one-line error and a non-zero
 # exit: a missing column, a NaN coordinate, an empty event, a checkpoint of another model, a missing file.
 # Usage: scripts/test-apps.sh BUILD_DIR
 set -uo pipefail
@@ -32,6 +32,16 @@ EV="$T/events/event000001000"
 "$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --event "$EV" --out "$T/infer" --plot > "$T/infer.txt" 2>&1 \
   && grep -q trackml_score "$T/infer/metrics.json" && [[ -s "$T/infer/submission.csv" && -s "$T/infer/event.svg" ]] \
   && ok "infer outputs" || { bad "infer"; cat "$T/infer.txt"; }
+
+# pile-up: train a few steps on simulated pile-up events, then infer on one event (task read from the checkpoint)
+"$BUILD/apps/train" --task pileup --model hmambav2 --size S --pileup-events 10 --epochs 1 --max-steps 1 \
+  --out "$T/pu" --threads 2 > "$T/pu.txt" 2>&1 && grep -q PUPPI "$T/pu/final.json" && ok "pile-up train" \
+  || { bad "pile-up train"; tail -5 "$T/pu.txt"; }
+PU_EVENT=$(ls "$T"/cache/pileup-*/pileup_event*.safetensors | tail -1)
+"$BUILD/apps/infer" --checkpoint "$T/pu/best.safetensors" --event "$PU_EVENT" --out "$T/pu-infer" --plot > "$T/pu-infer.txt" 2>&1 \
+  && grep -q average_precision "$T/pu-infer/metrics.json" && [[ -s "$T/pu-infer/probabilities.csv" && -s "$T/pu-infer/eta_phi.svg" ]] \
+  && ok "pile-up infer outputs" || { bad "pile-up infer"; cat "$T/pu-infer.txt"; }
+expect_error "pile-up checkpoint as tracking" "not a tracking model" "$BUILD/apps/infer" --checkpoint "$T/pu/best.safetensors" --event "$EV" --task tracking --out "$T/o7"
 
 # bad inputs
 mkdir -p "$T/bad"

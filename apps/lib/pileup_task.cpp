@@ -51,19 +51,56 @@ const std::vector<PileupEvent>& PileupTask::events(data::Split split) const {
   return split == data::Split::Train ? train_ : split == data::Split::Valid ? valid_ : test_;
 }
 
-engine::Tensor PileupTask::logits(const PileupEvent& ev) {
+engine::Tensor pileup_logits(models::PileupModel& model, const PileupEvent& ev, engine::Device device) {
   const int64_t n = static_cast<int64_t>(ev.size());
   std::vector<float> coords(static_cast<size_t>(n) * 4);
   for (int64_t i = 0; i < n; ++i) {
     coords[i * 4 + 0] = coords[i * 4 + 2] = ev.eta[i];
     coords[i * 4 + 1] = coords[i * 4 + 3] = ev.phi[i];
   }
-  const engine::Tensor x = engine::from_vector(ev.features(), {n, data::pileup::kFeatures}).to(device_);
-  return model_.forward({x, engine::from_vector(coords, {n, 4}).to(device_), engine::Tensor()});
+  const engine::Tensor x = engine::from_vector(ev.features(), {n, data::pileup::kFeatures}).to(device);
+  return model.forward({x, engine::from_vector(coords, {n, 4}).to(device), engine::Tensor()});
 }
 
-std::vector<double> PileupTask::probabilities(const PileupEvent& ev) {
-  return engine::sigmoid(logits(ev)).to(engine::Device::cpu()).to(engine::DType::F64).to_vector<double>();
+std::vector<double> pileup_probabilities(models::PileupModel& model, const PileupEvent& ev, engine::Device device) {
+  return engine::sigmoid(pileup_logits(model, ev, device)).to(engine::Device::cpu()).to(engine::DType::F64).to_vector<double>();
+}
+
+std::vector<double> PileupTask::probabilities(const PileupEvent& ev) { return pileup_probabilities(model_, ev, device_); }
+
+nlohmann::json compare_with_baselines(const std::vector<const PileupEvent*>& events, const ProbabilityFn& prob,
+                                      const std::string& model_name) {
+  data::pileup::JetResponseAccumulator jets_model, jets_chs, jets_puppi;
+  std::vector<double> s_model, s_puppi, s_chs;
+  std::vector<int64_t> labels;
+  for (const PileupEvent* ev : events) {
+    const std::vector<double> p = prob(*ev), puppi = data::pileup::puppi_weights(*ev);
+    for (size_t i = 0; i < ev->size(); ++i)
+      if (ev->is_neutral_target(i))
+        s_model.push_back(p[i]), s_puppi.push_back(puppi[i]), s_chs.push_back(1.0), labels.push_back(ev->label[i]);
+    jets_model.add(*ev, data::pileup::model_weights(*ev, p));
+    jets_chs.add(*ev, data::pileup::chs_weights(*ev));
+    jets_puppi.add(*ev, puppi);
+  }
+  auto row = [&](const std::vector<double>& s, const data::pileup::JetResponseAccumulator& j) {
+    const auto r = j.result();
+    return nlohmann::json{{"roc_auc", data::pileup::roc_auc(s, labels)},
+                          {"average_precision", data::pileup::average_precision(s, labels)},
+                          {"accuracy", data::pileup::accuracy_at(s, labels, 0.5)},
+                          {"leading_jet_pt_bias", r.bias},
+                          {"leading_jet_pt_resolution", r.resolution},
+                          {"jet_multiplicity_diff", r.multiplicity_diff},
+                          {"neutral_targets", labels.size()}};
+  };
+  return {{model_name, row(s_model, jets_model)}, {"CHS", row(s_chs, jets_chs)}, {"PUPPI-style", row(s_puppi, jets_puppi)}};
+}
+
+void print_comparison(const std::string& title, const nlohmann::json& rows) {
+  fmt::print("{:<14} {:>8} {:>8} {:>10} {:>10}\n", title, "ROC AUC", "AP", "jet bias", "jet resol.");
+  for (const auto& [name, r] : rows.items())
+    fmt::print("{:<14} {:8.4f} {:8.4f} {:10.4f} {:10.4f}\n", name, r["roc_auc"].get<double>(),
+               r["average_precision"].get<double>(), r["leading_jet_pt_bias"].get<double>(),
+               r["leading_jet_pt_resolution"].get<double>());
 }
 
 StepOutput PileupTask::run(data::Split split, size_t index, bool with_metrics) {
@@ -71,7 +108,7 @@ StepOutput PileupTask::run(data::Split split, size_t index, bool with_metrics) {
   const int64_t n = static_cast<int64_t>(ev.size());
   std::vector<int64_t> mask(static_cast<size_t>(n));
   for (size_t i = 0; i < ev.size(); ++i) mask[i] = ev.is_neutral_target(i);
-  const engine::Tensor z = logits(ev);  // [N]
+  const engine::Tensor z = pileup_logits(model_, ev, device_);  // [N]
   StepOutput out;
   out.loss = models::focal_loss(z, engine::from_vector(ev.label, {n}).to(device_),
                                 engine::from_vector(mask, {n}).to(device_));
