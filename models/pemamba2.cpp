@@ -11,8 +11,9 @@
 //   [y0 x5, y1 x4, y2 x4] (yl = final state of layer l) and `x + y` is 2 y; "concat": "aliased" reproduces exactly
 //   that (both the concat and the doubling). Same parameters either way.
 // * No group padding (flat2win): every sub-pass is one causal scan over the padded sequence and the pad rows sit at
-//   its end, so they never reach the first N rows that are kept. Skipping them gives the reference's output exactly
-//   (also for N < group_size, where the reference's pad indices are negative and wrap to the last hits).
+//   its end, so they never reach the first N rows that are kept. Skipping them gives the reference's output exactly.
+//   For N < group_size the reference's pad indices are negative: they wrap (Python indexing) for N >= group_size / 2
+//   and raise an IndexError below that; here any N >= 1 runs.
 // * Unused-but-trainable modules are kept so the count matches (8.2 h): W0 (h -> h, no bias), every layer's `norm`
 //   (RMSNorm(h)), `norm` (LayerNorm(h/2)) and `rmsnorm` (RMSNorm(h/2)).
 #include <array>

@@ -7,7 +7,6 @@
 #include <string>
 
 #include "engine/engine.h"
-#include "gradcheck.h"
 #include "model_checks.h"
 #include "models/catalog.h"
 
