@@ -7,7 +7,7 @@
 #include "engine/engine.h"
 #include "engine/nn/init.h"
 #include "layers/common.h"
-#include "layers/wkv5.h"
+#include "layers/wkv.h"
 
 namespace layers {
 

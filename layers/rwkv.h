@@ -1,5 +1,5 @@
 // RWKV blocks as Lampa's rwkv model uses them (lampa-models.md 3.9; Lampa models/rwkv/RWKV.py): the x052 time-mix
-// (token shift with data-dependent LoRA mixing, r/k/v/g projections, the fused WKV5 recurrence of layers/wkv5.h with
+// (token shift with data-dependent LoRA mixing, r/k/v/g projections, the fused WKV5 recurrence of layers/wkv.h with
 // static decay exp(-exp(time_decay)) and bonus time_faaaa, GroupNorm(H) of y/8, gate, output), the x060 channel-mix
 // (sigmoid(r) * (relu(k)^2 V)) and the pre-norm block (ln0 on layer 0, x + TM(ln1 x), x + CM(ln2 x)). Init as the
 // reference's layer-ratio formulas. Shapes: x [L, C] -> [L, C] (batch size 1, sequence first).

@@ -9,7 +9,7 @@
 #include "cuda/parity.h"
 #include "engine/engine.h"
 #include "layers/rwkv.h"
-#include "layers/wkv5.h"
+#include "layers/wkv.h"
 
 using engine::DType;
 using engine::Device;

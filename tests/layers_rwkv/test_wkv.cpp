@@ -1,6 +1,7 @@
-// WKV5 (RWKV-5's recurrence): the fused op vs a naive step-by-step reference built from engine ops (output and the
-// gradients of r, k, v, w, u in float32 on awkward lengths and chunk sizes), float64 finite differences, thread-count
-// independence; the RWKV time-mix / channel-mix blocks: parameter counts (lampa-models.md 1.1) and float64 gradchecks.
+// WKV5 and WKV7 (the RWKV-5 and RWKV-7 recurrences): the fused ops vs naive step-by-step references built from engine
+// ops (output and every input gradient in float32 on awkward lengths and chunk sizes), float64 finite differences,
+// thread-count independence; the RWKV time-mix / channel-mix blocks: parameter counts (lampa-models.md 1.1) and
+// float64 gradchecks.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -9,7 +10,7 @@
 #include "engine/engine.h"
 #include "gradcheck.h"
 #include "layers/rwkv.h"
-#include "layers/wkv5.h"
+#include "layers/wkv.h"
 
 using engine::DType;
 using engine::Tensor;
@@ -43,6 +44,36 @@ Tensor naive_wkv5(const Tensor& r, const Tensor& k, const Tensor& v, const Tenso
   return L ? stack(ys, 0) : zeros({0, H, N}, r.options());
 }
 
+// lampa-models.md 3.10 step 5, one step at a time, state [H, N(i, value), N(j, key)].
+Tensor naive_wkv7(const Tensors& in) {
+  using namespace engine;
+  const Tensor &r = in[0], &w = in[1], &k = in[2], &v = in[3], &a = in[4], &b = in[5];
+  const int64_t L = r.size(0), H = r.size(1), N = r.size(2);
+  Tensor S = zeros({H, N, N}, r.options());
+  std::vector<Tensor> ys;
+  for (int64_t t = 0; t < L; ++t) {
+    const Tensor d = exp(neg(exp(w.select(0, t))));                           // [H, N]
+    const Tensor sa = sum(S * a.select(0, t).unsqueeze(1), {2});              // [H, N]
+    S = S * d.unsqueeze(1) + sa.unsqueeze(2) * b.select(0, t).unsqueeze(1) +
+        v.select(0, t).unsqueeze(2) * k.select(0, t).unsqueeze(1);
+    ys.push_back(sum(S * r.select(0, t).unsqueeze(1), {2}));
+  }
+  return L ? stack(ys, 0) : zeros({0, H, N}, r.options());
+}
+
+// Realistic RWKV-7 ranges: w <= -0.5 (decay in [0.55, 1)), a = -kk and b = kk * gate with |kk| = 1 per head.
+Tensors wkv7_inputs(int64_t L, int64_t H, int64_t N, uint64_t seed, DType t) {
+  using namespace engine;
+  const Tensor kk = testing::rand_f64({L, H, N}, seed, -1, 1, false);
+  const Tensor kn = kk / sqrt(sum(square(kk), {2}, true) + 1e-12);
+  const Tensor gate = testing::rand_f64({L, H, N}, seed + 1, 0, 1, false);
+  Tensors in{testing::rand_f64({L, H, N}, seed + 2, -1, 1, false), testing::rand_f64({L, H, N}, seed + 3, -3, -0.5, false),
+             testing::rand_f64({L, H, N}, seed + 4, -1, 1, false), testing::rand_f64({L, H, N}, seed + 5, -1, 1, false),
+             neg(kn), kn * gate};
+  for (Tensor& x : in) x = x.to(t).detach().requires_grad_();
+  return in;
+}
+
 Tensors wkv_inputs(int64_t L, int64_t H, int64_t N, uint64_t seed, DType t) {
   Tensors in{testing::rand_f64({L, H, N}, seed, -1, 1, false).to(t), testing::rand_f64({L, H, N}, seed + 1, -1, 1, false).to(t),
              testing::rand_f64({L, H, N}, seed + 2, -1, 1, false).to(t), testing::rand_f64({H, N}, seed + 3, 0.3, 0.99, false).to(t),
@@ -69,7 +100,39 @@ void compare_with_naive(int64_t L, int64_t H, int64_t N, int64_t chunk) {
   }
 }
 
+void compare7_with_naive(int64_t L, int64_t H, int64_t N, int64_t chunk) {
+  Tensors a = wkv7_inputs(L, H, N, 40 + L, DType::F32), b;
+  for (const Tensor& x : a) b.push_back(x.detach().clone().requires_grad_());
+  Tensor ya = layers::wkv7(a[0], a[1], a[2], a[3], a[4], a[5], chunk), yb = naive_wkv7(b);
+  CHECK_MESSAGE(scaled_err(ya, yb) <= 1e-5, "forward L=" << L << " err " << scaled_err(ya, yb));
+  if (L == 0) return;
+  Tensor R = testing::rand_f64({L, H, N}, 6, -1, 1, false).to(DType::F32);
+  engine::sum(ya * R).backward();
+  engine::sum(yb * R).backward();
+  const char* names[] = {"r", "w", "k", "v", "a", "b"};
+  for (int i = 0; i < 6; ++i) {
+    const Tensor ref = b[i].grad().defined() ? b[i].grad() : engine::zeros_like(b[i]);
+    const double e = scaled_err(a[i].grad(), ref);
+    CHECK_MESSAGE(e <= 2e-5, "grad " << names[i] << " L=" << L << " chunk=" << chunk << " err " << e);
+  }
+}
+
 }  // namespace
+
+TEST_CASE("wkv7 float32 matches the naive recurrence: output and all gradients, awkward lengths and chunks") {
+  for (int64_t L : {1, 7, 16, 17, 50}) {
+    CAPTURE(L);
+    compare7_with_naive(L, 3, 16, 16);
+  }
+  compare7_with_naive(37, 2, 5, 7);
+  compare7_with_naive(40, 2, 16, 256);
+  compare7_with_naive(0, 2, 16, 16);
+}
+
+TEST_CASE("wkv7 float64 gradcheck with chunk boundaries inside") {
+  testing::gradcheck([](const Tensors& in) { return layers::wkv7(in[0], in[1], in[2], in[3], in[4], in[5], 3); },
+                     wkv7_inputs(8, 2, 3, 4, DType::F64));
+}
 
 TEST_CASE("wkv5 float32 matches the naive recurrence: output and all gradients, awkward lengths and chunks") {
   for (int64_t L : {1, 7, 16, 17, 50}) {

@@ -1,4 +1,4 @@
-// Kernels of the WKV5 recurrence (layers/wkv5.h). All tensors contiguous, one floating dtype, one device:
+// Kernels of the WKV5 recurrence (layers/wkv.h). All tensors contiguous, one floating dtype, one device:
 // r, k, v [L, H, N]; w, u [H, N]; y [L, H, N]; ckpt [ceil(L/chunk), H, N, N] (state S[j, i] at each chunk start) or
 // undefined (inference). Outputs are preallocated; every element is written.
 #pragma once
@@ -16,6 +16,16 @@ void wkv5_backward(const engine::Tensor& r, const engine::Tensor& k, const engin
                    const engine::Tensor& gr, const engine::Tensor& gk, const engine::Tensor& gv,
                    const engine::Tensor& gw, const engine::Tensor& gu);
 
+void wkv7_forward(const engine::Tensor& r, const engine::Tensor& w, const engine::Tensor& k, const engine::Tensor& v,
+                  const engine::Tensor& a, const engine::Tensor& b, int64_t chunk, const engine::Tensor& y,
+                  const engine::Tensor& ckpt);
+// gy [L, H, N] -> gr, gw, gk, gv, ga, gb [L, H, N].
+void wkv7_backward(const engine::Tensor& r, const engine::Tensor& w, const engine::Tensor& k, const engine::Tensor& v,
+                   const engine::Tensor& a, const engine::Tensor& b, const engine::Tensor& ckpt,
+                   const engine::Tensor& gy, int64_t chunk, const engine::Tensor& gr, const engine::Tensor& gw,
+                   const engine::Tensor& gk, const engine::Tensor& gv, const engine::Tensor& ga,
+                   const engine::Tensor& gb);
+
 }  // namespace layers::cpu
 
 #ifdef ENGINE_WITH_CUDA
@@ -27,6 +37,15 @@ void wkv5_backward(const engine::Tensor& r, const engine::Tensor& k, const engin
                    const engine::Tensor& u, const engine::Tensor& ckpt, const engine::Tensor& gy, int64_t chunk,
                    const engine::Tensor& gr, const engine::Tensor& gk, const engine::Tensor& gv,
                    const engine::Tensor& gw, const engine::Tensor& gu);
+
+void wkv7_forward(const engine::Tensor& r, const engine::Tensor& w, const engine::Tensor& k, const engine::Tensor& v,
+                  const engine::Tensor& a, const engine::Tensor& b, int64_t chunk, const engine::Tensor& y,
+                  const engine::Tensor& ckpt);
+void wkv7_backward(const engine::Tensor& r, const engine::Tensor& w, const engine::Tensor& k, const engine::Tensor& v,
+                   const engine::Tensor& a, const engine::Tensor& b, const engine::Tensor& ckpt,
+                   const engine::Tensor& gy, int64_t chunk, const engine::Tensor& gr, const engine::Tensor& gw,
+                   const engine::Tensor& gk, const engine::Tensor& gv, const engine::Tensor& ga,
+                   const engine::Tensor& gb);
 
 }  // namespace layers::cuda
 #endif

@@ -1,0 +1,170 @@
+// CUDA kernels of the WKV5 recurrence (layers/wkv_kernels.h): one warp per head, lane i owns column i of the
+// head's N x N state (S[:, i] and, in the backward, the adjoint G[:, i]) in registers; r_t[j], k_t[j] are broadcast
+// by shuffles. The forward writes the chunk-start states; the backward recomputes each chunk's states from them into
+// per-lane local memory and runs the adjoint in reverse. Sums over the value index (dr, dk, dw) are butterfly warp
+// reductions in a fixed order: deterministic, no atomics. Sequential along the sequence (latency-bound); limits:
+// head size <= 32, chunk <= 256 (checked by layers::wkv5).
+#include "kernels/common.cuh"
+#include "layers/wkv_kernels.h"
+
+namespace layers::cuda {
+
+using engine::Tensor;
+using namespace engine::cuda;
+
+namespace {
+
+constexpr int kMaxQ = 256;
+
+template <class T>
+__device__ T warp_allsum(T v) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+  return v;
+}
+
+struct Geo {
+  int64_t L, H, N, Q, nc;
+};
+
+template <class T>
+__global__ void wkv5_forward_kernel(Geo g, const T* r, const T* k, const T* v, const T* w, const T* u, T* y, T* ckpt) {
+  const int64_t h = blockIdx.x;
+  const int i = threadIdx.x, N = static_cast<int>(g.N);
+  const bool active = i < N;
+  const T wl = active ? w[h * N + i] : T(0), ul = active ? u[h * N + i] : T(0);
+  T S[32];
+#pragma unroll
+  for (int j = 0; j < 32; ++j) S[j] = T(0);
+  for (int64_t t = 0; t < g.L; ++t) {
+    if (ckpt && t % g.Q == 0) {
+      T* out = ckpt + ((t / g.Q) * g.H + h) * g.N * g.N;
+#pragma unroll
+      for (int j = 0; j < 32; ++j)
+        if (j < N && active) out[j * N + i] = S[j];
+    }
+    const int64_t row = (t * g.H + h) * g.N;
+    const T rl = active ? r[row + i] : T(0), kl = active ? k[row + i] : T(0), vi = active ? v[row + i] : T(0);
+    T acc = T(0);
+#pragma unroll
+    for (int j = 0; j < 32; ++j)
+      if (j < N) {
+        const T rj = __shfl_sync(0xffffffffu, rl, j), kj = __shfl_sync(0xffffffffu, kl, j);
+        const T uj = __shfl_sync(0xffffffffu, ul, j), wj = __shfl_sync(0xffffffffu, wl, j);
+        acc += rj * (uj * kj * vi + S[j]);
+        S[j] = wj * S[j] + kj * vi;
+      }
+    if (active) y[row + i] = acc;
+  }
+}
+
+template <class T>
+__global__ void wkv5_backward_kernel(Geo g, const T* r, const T* k, const T* v, const T* w, const T* u, const T* ckpt,
+                                     const T* gy, T* gr, T* gk, T* gv, T* gw, T* gu) {
+  const int64_t h = blockIdx.x;
+  const int i = threadIdx.x, N = static_cast<int>(g.N);
+  const bool active = i < N;
+  const T wl = active ? w[h * N + i] : T(0), ul = active ? u[h * N + i] : T(0);
+  T G[32], gw_acc[32], hist[kMaxQ][32];
+#pragma unroll
+  for (int j = 0; j < 32; ++j) G[j] = gw_acc[j] = T(0);
+  T gu_l = T(0);
+  for (int64_t c = g.nc - 1; c >= 0; --c) {
+    const int64_t t0 = c * g.Q, t1 = min(g.L, t0 + g.Q);
+    T S[32];
+    const T* in = ckpt + (c * g.H + h) * g.N * g.N;
+#pragma unroll
+    for (int j = 0; j < 32; ++j) S[j] = j < N && active ? in[j * N + i] : T(0);
+    for (int64_t t = t0; t < t1; ++t) {  // hist[t - t0] = S_{t-1}[:, i]
+      const int64_t row = (t * g.H + h) * g.N;
+      const T kl = active ? k[row + i] : T(0), vi = active ? v[row + i] : T(0);
+#pragma unroll
+      for (int j = 0; j < 32; ++j)
+        if (j < N) {
+          hist[t - t0][j] = S[j];
+          const T kj = __shfl_sync(0xffffffffu, kl, j), wj = __shfl_sync(0xffffffffu, wl, j);
+          S[j] = wj * S[j] + kj * vi;
+        }
+    }
+    for (int64_t t = t1 - 1; t >= t0; --t) {
+      const int64_t row = (t * g.H + h) * g.N;
+      const T rl = active ? r[row + i] : T(0), kl = active ? k[row + i] : T(0), vi = active ? v[row + i] : T(0);
+      const T gyi = active ? gy[row + i] : T(0);
+      const T dot_gv = warp_allsum(gyi * vi), rku = warp_allsum(rl * ul * kl);
+      gu_l += rl * kl * dot_gv;
+      T gvi = gyi * rku;
+#pragma unroll
+      for (int j = 0; j < 32; ++j)
+        if (j < N) {
+          const T rj = __shfl_sync(0xffffffffu, rl, j), kj = __shfl_sync(0xffffffffu, kl, j);
+          const T uj = __shfl_sync(0xffffffffu, ul, j), wj = __shfl_sync(0xffffffffu, wl, j);
+          const T Sj = hist[t - t0][j], Gj = G[j];
+          const T s_gy = warp_allsum(gyi * Sj), s_gv = warp_allsum(Gj * vi);
+          gw_acc[j] += Gj * Sj;
+          gvi += Gj * kj;
+          G[j] = rj * gyi + wj * Gj;
+          if (i == 0) {
+            gr[row + j] = uj * kj * dot_gv + s_gy;
+            gk[row + j] = rj * uj * dot_gv + s_gv;
+          }
+        }
+      if (active) gv[row + i] = gvi;
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < 32; ++j)
+    if (j < N) {
+      const T s = warp_allsum(gw_acc[j]);
+      if (i == 0) gw[h * N + j] = s;
+    }
+  if (active) gu[h * N + i] = gu_l;
+}
+
+Geo geo_of(const Tensor& r, int64_t chunk) {
+  return {r.size(0), r.size(1), r.size(2), chunk, (r.size(0) + chunk - 1) / chunk};
+}
+
+}  // namespace
+
+void wkv5_forward(const Tensor& r, const Tensor& k, const Tensor& v, const Tensor& w, const Tensor& u, int64_t chunk,
+                  const Tensor& y, const Tensor& ckpt) {
+  const Geo g = geo_of(r, chunk);
+  if (g.L == 0 || g.H == 0) return;
+  const unsigned blocks = static_cast<unsigned>(g.H);
+  if (r.dtype() == engine::DType::F64) {
+    wkv5_forward_kernel<double><<<blocks, 32, 0, current_stream()>>>(
+        g, r.data<double>(), k.data<double>(), v.data<double>(), w.data<double>(), u.data<double>(), y.data<double>(),
+        ckpt.defined() ? ckpt.data<double>() : nullptr);
+  } else {
+    ENGINE_CHECK(r.dtype() == engine::DType::F32, "wkv5", "CUDA: float32 or float64 only");
+    wkv5_forward_kernel<float><<<blocks, 32, 0, current_stream()>>>(
+        g, r.data<float>(), k.data<float>(), v.data<float>(), w.data<float>(), u.data<float>(), y.data<float>(),
+        ckpt.defined() ? ckpt.data<float>() : nullptr);
+  }
+  CUDA_LAUNCH_CHECK();
+}
+
+void wkv5_backward(const Tensor& r, const Tensor& k, const Tensor& v, const Tensor& w, const Tensor& u,
+                   const Tensor& ckpt, const Tensor& gy, int64_t chunk, const Tensor& gr, const Tensor& gk,
+                   const Tensor& gv, const Tensor& gw, const Tensor& gu) {
+  const Geo g = geo_of(r, chunk);
+  if (g.L == 0 || g.H == 0) {
+    for (Tensor t : {gw, gu})  // handles share storage: zero the caller's tensors
+      t.fill_(0.0);
+    return;
+  }
+  const unsigned blocks = static_cast<unsigned>(g.H);
+  if (r.dtype() == engine::DType::F64) {
+    wkv5_backward_kernel<double><<<blocks, 32, 0, current_stream()>>>(
+        g, r.data<double>(), k.data<double>(), v.data<double>(), w.data<double>(), u.data<double>(),
+        ckpt.data<double>(), gy.data<double>(), gr.data<double>(), gk.data<double>(), gv.data<double>(),
+        gw.data<double>(), gu.data<double>());
+  } else {
+    wkv5_backward_kernel<float><<<blocks, 32, 0, current_stream()>>>(
+        g, r.data<float>(), k.data<float>(), v.data<float>(), w.data<float>(), u.data<float>(), ckpt.data<float>(),
+        gy.data<float>(), gr.data<float>(), gk.data<float>(), gv.data<float>(), gw.data<float>(), gu.data<float>());
+  }
+  CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace layers::cuda
