@@ -16,7 +16,7 @@ const std::vector<const ModelEntry*>& entries() {
       &dgcnn_entry(),      &gravnet_entry(),     &hept_entry(),        &fullmamba2_entry(),
       &gatedelta_entry(),  &lshgd_entry(),       &fullhybrid2_entry(), &hydra_entry(),
       &fullfullhybrid2_entry(), &gdlocal1_entry(), &hmambav1_entry(), &hmambav2_entry(),
-      &flatformer_entry(), &pct_entry(), &mhaformer_entry(), &pemamba2_entry(), &rwkv_entry(),
+      &flatformer_entry(), &pct_entry(), &mhaformer_entry(), &pemamba2_entry(), &rwkv_entry(), &rwkv7_entry(),
   };
   return all;
 }

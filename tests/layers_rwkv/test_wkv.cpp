@@ -174,6 +174,8 @@ TEST_CASE("RWKV blocks: parameter counts (lampa-models.md 1.1) and float64 gradc
   CHECK(tm.num_parameters() == 108288);
   layers::RWKVChannelMix cm(128, 448, 1, 4);
   CHECK(cm.num_parameters() == 131328);
+  CHECK(layers::RWKVTimeMix7(64, 16, 1, 3).num_parameters() == 66304);
+  CHECK(layers::RWKVChannelMix(64, 224, 1, 3).num_parameters() == 32896);
   engine::manual_seed(3);
   layers::RWKVBlock block(16, 8, 56, 0, 2);  // layer 0: with ln0
   block.to(DType::F64);
@@ -182,4 +184,25 @@ TEST_CASE("RWKV blocks: parameter counts (lampa-models.md 1.1) and float64 gradc
     if (name.find("time_decay_w") == std::string::npos && name != "att.time_mix_w")  // held but unused (3.9 step 4)
       inputs.push_back(p);
   testing::gradcheck([&](const Tensors& in) { return block.forward(in[0]); }, inputs, 1e-6, 1e-6, 1e-4);
+}
+
+TEST_CASE("RWKV-7 block float64 gradcheck (input and every parameter)") {
+  engine::manual_seed(6);
+  layers::RWKVBlock block(16, 8, 56, 0, 2, 7);
+  block.to(DType::F64);
+  Tensors inputs{testing::rand_f64({9, 16}, 3)};
+  for (const Tensor& p : block.parameters()) inputs.push_back(p);
+  testing::gradcheck([&](const Tensors& in) { return block.forward(in[0]); }, inputs, 1e-6, 1e-6, 1e-4);
+}
+
+TEST_CASE("orthogonal_init: orthonormal rows (wide) or columns (tall) times the gain") {
+  engine::manual_seed(1);
+  for (auto shape : {engine::Shape{4, 9}, engine::Shape{9, 4}}) {
+    Tensor w = engine::zeros(shape);
+    layers::orthogonal_init(w, 0.5);
+    const Tensor gram = shape[0] <= shape[1] ? engine::matmul(w, w.t()) : engine::matmul(w.t(), w);  // 0.25 I
+    const auto g = gram.to_vector<float>();
+    for (int64_t i = 0; i < 4; ++i)
+      for (int64_t j = 0; j < 4; ++j) CHECK(g[i * 4 + j] == doctest::Approx(i == j ? 0.25 : 0.0).scale(1));
+  }
 }

@@ -1,5 +1,6 @@
-// CUDA parity of WKV5: outputs and the five gradients, float32 and float64, head sizes 16 and 5 (idle lanes), one
-// chunk, several chunks with a partial last one, a long sequence; determinism; a whole RWKV block. Skips without a GPU.
+// CUDA parity of WKV5 and WKV7: outputs and every gradient, float32 and float64, head sizes 16 and 5 (idle lanes),
+// one chunk, several chunks with a partial last one, a long sequence; determinism; whole RWKV-5 and RWKV-7 blocks.
+// Skips without a GPU.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -25,7 +26,36 @@ Tensors wkv_inputs(int64_t L, int64_t H, int64_t N, uint64_t seed, DType t) {
           testing::rand_f64({H, N}, seed + 4, -0.5, 0.5, false).to(t)};
 }
 
+// RWKV-7 ranges: w <= -0.5, a = -kk, b = kk * gate with unit kk per head.
+Tensors wkv7_inputs(int64_t L, int64_t H, int64_t N, uint64_t seed, DType t) {
+  using namespace engine;
+  const Tensor kk = testing::rand_f64({L, H, N}, seed, -1, 1, false);
+  const Tensor kn = kk / sqrt(sum(square(kk), {2}, true) + 1e-12);
+  const Tensor gate = testing::rand_f64({L, H, N}, seed + 1, 0, 1, false);
+  Tensors in{testing::rand_f64({L, H, N}, seed + 2, -1, 1, false), testing::rand_f64({L, H, N}, seed + 3, -3, -0.5, false),
+             testing::rand_f64({L, H, N}, seed + 4, -1, 1, false), testing::rand_f64({L, H, N}, seed + 5, -1, 1, false),
+             neg(kn), kn * gate};
+  for (Tensor& x : in) x = x.to(t);
+  return in;
+}
+
 }  // namespace
+
+TEST_CASE("CUDA parity: wkv7 outputs and gradients; RWKV-7 block") {
+  REQUIRE_CUDA();
+  for (DType t : {DType::F32, DType::F64})
+    for (int64_t L : {1, 37, 200})
+      for (auto [H, N, chunk] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{4, 16, 64}, {3, 5, 16}}) {
+        const std::string name = fmt::format("wkv7 {} L{} H{} N{} Q{}", engine::dtype_name(t), L, H, N, chunk);
+        parity::check(name, wkv7_inputs(L, H, N, 30 + L, t), [=](const Tensors& in) {
+          return Tensors{layers::wkv7(in[0], in[1], in[2], in[3], in[4], in[5], chunk)};
+        });
+      }
+  engine::manual_seed(5);
+  layers::RWKVBlock b(64, 16, 224, 0, 3, 7);
+  parity::module_parity("RWKV7Block(64)", b, [&](const Tensor& u) { return b.forward(u); },
+                        testing::rand_f32({150, 64}, 2), 1e-4);
+}
 
 TEST_CASE("CUDA parity: wkv5 outputs and gradients") {
   REQUIRE_CUDA();

@@ -1,5 +1,5 @@
-// rwkv: trainable parameter count of the shipped config (lampa-models.md table: 1,153,984), a small version trains;
-// the head is orthogonal with gain 0.5.
+// rwkv and rwkv7: trainable parameter counts of the shipped configs (lampa-models.md table: 1,153,984 and 389,344),
+// small versions train; the head is orthogonal with gain 0.5.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -21,4 +21,8 @@ TEST_CASE("rwkv: 1,153,984 parameters, trains; orthogonal head") {
       for (int64_t i = 0; i < 64; ++i)
         for (int64_t j = 0; j < 64; ++j) CHECK(g[i * 64 + j] == doctest::Approx(i == j ? 0.25 : 0.0).epsilon(1e-4).scale(1));
     }
+}
+
+TEST_CASE("rwkv7: 389,344 parameters, trains") {
+  model_checks::check_model(models::rwkv7_entry(), 389344, 0, {{"h_dim", 32}, {"n_layers", 2}, {"dim_ffn", 96}});
 }
