@@ -47,6 +47,18 @@ inline double closeness(const Tensor& a, const Tensor& b, double atol, double rt
   return worst;
 }
 
+// max |a - b| / max |b|: the error relative to the tensor's scale (the fused-vs-naive comparisons use it).
+inline double scaled_err(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+  double num = 0, den = 0;
+  for (size_t i = 0; i < va.size(); ++i) {
+    num = std::max(num, std::abs(va[i] - vb[i]));
+    den = std::max(den, std::abs(vb[i]));
+  }
+  return den == 0 ? num : num / den;
+}
+
 #define CHECK_CLOSE(a, b, atol, rtol)                                              \
   do {                                                                             \
     CHECK((a).shape() == (b).shape());                                             \

@@ -22,18 +22,6 @@ using layers::DenseAttentionOptions;
 
 namespace {
 
-// max |a - b| / max |b|: the error relative to the tensor's scale.
-double scaled_err(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    num = std::max(num, std::abs(va[i] - vb[i]));
-    den = std::max(den, std::abs(vb[i]));
-  }
-  return den == 0 ? num : num / den;
-}
-
 Tensors qkv(int64_t N, int64_t H, int64_t D, int64_t Dv, uint64_t seed) {
   return {testing::rand_f64({N, H, D}, seed, -1.5, 1.5), testing::rand_f64({N, H, D}, seed + 1, -1.5, 1.5),
           testing::rand_f64({N, H, Dv}, seed + 2, -1, 1)};
@@ -53,10 +41,10 @@ void compare_with_naive(int64_t N, int64_t H, int64_t D, int64_t Dv, const Dense
   for (const Tensor& t : ref_in) in.push_back(t.detach().to(DType::F32).requires_grad_());
   Tensor out = layers::dense_attention(in[0], in[1], in[2], o);
   engine::sum(out * R.to(DType::F32)).backward();
-  CHECK(scaled_err(out, ref) < 1e-5);
+  CHECK(testing::scaled_err(out, ref) < 1e-5);
   for (int a = 0; a < 3; ++a) {
     CAPTURE(a);
-    CHECK(scaled_err(in[a].grad(), ref_in[a].grad()) < 1e-5);
+    CHECK(testing::scaled_err(in[a].grad(), ref_in[a].grad()) < 1e-5);
   }
 }
 

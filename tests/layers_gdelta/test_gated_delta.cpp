@@ -20,18 +20,6 @@ using engine::Tensors;
 
 namespace {
 
-// max |a - b| / max |b|: the error relative to the tensor's scale.
-double scaled_err(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    num = std::max(num, std::abs(va[i] - vb[i]));
-    den = std::max(den, std::abs(vb[i]));
-  }
-  return den == 0 ? num : num / den;
-}
-
 // q, k, v, g, beta with realistic ranges: g = log decay in [-1.5, 0] (some exactly 0, as the DeltaProduct's second
 // sub-steps), beta in (0, 1); every third q row is zero (the DeltaProduct's query-free sub-steps).
 Tensors rule_inputs(int64_t T, int64_t H, int64_t K, int64_t V, uint64_t seed, DType t) {
@@ -69,7 +57,7 @@ void compare_with_naive(int64_t T, int64_t H, int64_t K, int64_t V, int64_t chun
   Tensor ob = gd_ref::naive_rule(b[0], b[1], b[2], b[3], b[4]);
   REQUIRE(oa.shape() == engine::Shape{T, H, V});
   REQUIRE(oa.dtype() == DType::F32);
-  CHECK_MESSAGE(scaled_err(oa, ob) <= tol, "forward err " << scaled_err(oa, ob));
+  CHECK_MESSAGE(testing::scaled_err(oa, ob) <= tol, "forward err " << testing::scaled_err(oa, ob));
   if (T == 0) return;
   Tensor R = testing::rand_f64({T, H, V}, 7, -1, 1, false);
   engine::sum(oa * R.to(DType::F32)).backward();
@@ -77,7 +65,7 @@ void compare_with_naive(int64_t T, int64_t H, int64_t K, int64_t V, int64_t chun
   const char* names[] = {"q", "k", "v", "g", "beta"};
   for (int i = 0; i < 5; ++i) {
     REQUIRE(a[i].grad().defined());
-    const double e = scaled_err(a[i].grad(), b[i].grad());
+    const double e = testing::scaled_err(a[i].grad(), b[i].grad());
     CHECK_MESSAGE(e <= tol, "grad " << std::string(names[i]) << " err " << e);
   }
 }
@@ -121,14 +109,14 @@ void compare_module(M& m, const Tensor& x32, F1 fused, F2 naive, double tol) {
   Tensor yb = naive(xb);
   engine::sum(yb * R).backward();
   auto gb = param_grads(m);
-  CHECK_MESSAGE(scaled_err(ya, yb) <= tol, "forward err " << scaled_err(ya, yb));
-  CHECK_MESSAGE(scaled_err(xa.grad(), xb.grad()) <= tol, "grad x err " << scaled_err(xa.grad(), xb.grad()));
+  CHECK_MESSAGE(testing::scaled_err(ya, yb) <= tol, "forward err " << testing::scaled_err(ya, yb));
+  CHECK_MESSAGE(testing::scaled_err(xa.grad(), xb.grad()) <= tol, "grad x err " << testing::scaled_err(xa.grad(), xb.grad()));
   auto names = m.named_parameters();
   for (size_t i = 0; i < names.size(); ++i) {
     CAPTURE(names[i].first);
     if (!gb[i].defined()) continue;
     REQUIRE(ga[i].defined());
-    const double e = scaled_err(ga[i], gb[i]);
+    const double e = testing::scaled_err(ga[i], gb[i]);
     CHECK_MESSAGE(e <= tol, "grad " << names[i].first << " err " << e);
   }
   m.zero_grad();
@@ -285,7 +273,7 @@ TEST_CASE("LocalAggregation: explicit-loop reference, isolated nodes, float64 gr
   // No edges at all: gelu(W_self x + b).
   Tensor x = testing::rand_f32({4, 6}, 3, -1, 1);
   Tensor none = engine::zeros({2, 0}, engine::TensorOptions(DType::I64));
-  CHECK(scaled_err(m.forward(x, none), engine::gelu(gd_ref::lin(x, *m.lin_self))) <= 1e-6);
+  CHECK(testing::scaled_err(m.forward(x, none), engine::gelu(gd_ref::lin(x, *m.lin_self))) <= 1e-6);
   // Out-of-range edge: a clear error.
   CHECK_THROWS(m.forward(x, engine::from_vector(std::vector<int64_t>{0, 9}, {2, 1})));
   m.to(DType::F64);

@@ -17,17 +17,6 @@ using engine::Tensors;
 
 namespace {
 
-double scaled_err(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    num = std::max(num, std::abs(va[i] - vb[i]));
-    den = std::max(den, std::abs(vb[i]));
-  }
-  return den == 0 ? num : num / den;
-}
-
 // The recurrence of lampa-models.md 3.2 step 6, one step at a time: [L, E] outputs from engine ops.
 Tensor naive_scan(const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor& B, const Tensor& C,
                   const Tensor& D, const Tensor& bias, const Tensor& z) {
@@ -78,7 +67,7 @@ void compare_with_naive(int64_t L, int64_t E, int64_t n, int64_t chunk, bool gat
   Tensor ya = layers::selective_scan(a.x, a.delta, a.A, a.B, a.C, a.D, a.bias, a.z, chunk);
   Tensor yb = naive_scan(b.x, b.delta, b.A, b.B, b.C, b.D, b.bias, b.z);
   REQUIRE(ya.shape() == engine::Shape{L, E});
-  CHECK_MESSAGE(scaled_err(ya, yb) <= tol, "forward L=" << L << " err " << scaled_err(ya, yb));
+  CHECK_MESSAGE(testing::scaled_err(ya, yb) <= tol, "forward L=" << L << " err " << testing::scaled_err(ya, yb));
   if (L == 0) return;
   Tensor R = testing::rand_f64({L, E}, 7, -1, 1, false).to(DType::F32);
   engine::sum(ya * R).backward();
@@ -88,7 +77,7 @@ void compare_with_naive(int64_t L, int64_t E, int64_t n, int64_t chunk, bool gat
   for (int i = 0; i < 8; ++i) {
     if (!la[i].defined()) continue;
     REQUIRE(la[i].grad().defined());
-    const double e = scaled_err(la[i].grad(), lb[i].grad());
+    const double e = testing::scaled_err(la[i].grad(), lb[i].grad());
     CHECK_MESSAGE(e <= tol, "grad " << names[i] << " L=" << L << " chunk=" << chunk << " err " << e);
   }
 }
@@ -175,7 +164,7 @@ TEST_CASE("Mamba mixer equals the spec's steps with the naive scan; float64 grad
   Tensor delta = engine::linear(dbc.narrow(1, 0, R), m.dt_proj->weight);
   Tensor y = naive_scan(xc, delta, engine::neg(engine::exp(m.A_log)), dbc.narrow(1, R, n), dbc.narrow(1, R + n, n),
                         m.D, m.dt_proj->bias, xz.narrow(1, E, E));
-  CHECK(scaled_err(m.forward(u), engine::linear(y, m.out_proj->weight)) < 1e-12);
+  CHECK(testing::scaled_err(m.forward(u), engine::linear(y, m.out_proj->weight)) < 1e-12);
   layers::MambaBlock block(6, o);
   block.to(DType::F64);
   Tensors params = block.parameters();

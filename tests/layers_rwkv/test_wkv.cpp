@@ -18,17 +18,6 @@ using engine::Tensors;
 
 namespace {
 
-double scaled_err(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    num = std::max(num, std::abs(va[i] - vb[i]));
-    den = std::max(den, std::abs(vb[i]));
-  }
-  return den == 0 ? num : num / den;
-}
-
 // lampa-models.md 3.9 step 5, one step at a time, state [H, N(j), N(i)].
 Tensor naive_wkv5(const Tensor& r, const Tensor& k, const Tensor& v, const Tensor& w, const Tensor& u) {
   using namespace engine;
@@ -86,7 +75,7 @@ void compare_with_naive(int64_t L, int64_t H, int64_t N, int64_t chunk) {
   Tensors a = wkv_inputs(L, H, N, 10 + L, DType::F32), b;
   for (const Tensor& x : a) b.push_back(x.detach().clone().requires_grad_());
   Tensor ya = layers::wkv5(a[0], a[1], a[2], a[3], a[4], chunk), yb = naive_wkv5(b[0], b[1], b[2], b[3], b[4]);
-  CHECK_MESSAGE(scaled_err(ya, yb) <= 1e-5, "forward L=" << L << " err " << scaled_err(ya, yb));
+  CHECK_MESSAGE(testing::scaled_err(ya, yb) <= 1e-5, "forward L=" << L << " err " << testing::scaled_err(ya, yb));
   if (L == 0) return;
   Tensor R = testing::rand_f64({L, H, N}, 5, -1, 1, false).to(DType::F32);
   engine::sum(ya * R).backward();
@@ -95,7 +84,7 @@ void compare_with_naive(int64_t L, int64_t H, int64_t N, int64_t chunk) {
   for (int i = 0; i < 5; ++i) {
     // the naive chain leaves w without a gradient when no state reaches an output (L = 1): that gradient is 0
     const Tensor ref = b[i].grad().defined() ? b[i].grad() : engine::zeros_like(b[i]);
-    const double e = scaled_err(a[i].grad(), ref);
+    const double e = testing::scaled_err(a[i].grad(), ref);
     CHECK_MESSAGE(e <= 1e-5, "grad " << names[i] << " L=" << L << " chunk=" << chunk << " err " << e);
   }
 }
@@ -104,7 +93,7 @@ void compare7_with_naive(int64_t L, int64_t H, int64_t N, int64_t chunk) {
   Tensors a = wkv7_inputs(L, H, N, 40 + L, DType::F32), b;
   for (const Tensor& x : a) b.push_back(x.detach().clone().requires_grad_());
   Tensor ya = layers::wkv7(a[0], a[1], a[2], a[3], a[4], a[5], chunk), yb = naive_wkv7(b);
-  CHECK_MESSAGE(scaled_err(ya, yb) <= 1e-5, "forward L=" << L << " err " << scaled_err(ya, yb));
+  CHECK_MESSAGE(testing::scaled_err(ya, yb) <= 1e-5, "forward L=" << L << " err " << testing::scaled_err(ya, yb));
   if (L == 0) return;
   Tensor R = testing::rand_f64({L, H, N}, 6, -1, 1, false).to(DType::F32);
   engine::sum(ya * R).backward();
@@ -112,7 +101,7 @@ void compare7_with_naive(int64_t L, int64_t H, int64_t N, int64_t chunk) {
   const char* names[] = {"r", "w", "k", "v", "a", "b"};
   for (int i = 0; i < 6; ++i) {
     const Tensor ref = b[i].grad().defined() ? b[i].grad() : engine::zeros_like(b[i]);
-    const double e = scaled_err(a[i].grad(), ref);
+    const double e = testing::scaled_err(a[i].grad(), ref);
     CHECK_MESSAGE(e <= 2e-5, "grad " << names[i] << " L=" << L << " chunk=" << chunk << " err " << e);
   }
 }

@@ -19,18 +19,6 @@ using engine::Tensors;
 
 namespace {
 
-// max |a - b| / max |b|: the error relative to the tensor's scale.
-double scaled_err(const Tensor& a, const Tensor& b) {
-  REQUIRE(a.shape() == b.shape());
-  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    num = std::max(num, std::abs(va[i] - vb[i]));
-    den = std::max(den, std::abs(vb[i]));
-  }
-  return den == 0 ? num : num / den;
-}
-
 struct ScanInputs {
   Tensor x, dt, A, B, C, D;
   Tensors list() const { return {x, dt, A, B, C, D}; }
@@ -66,7 +54,7 @@ void compare_with_naive(int64_t L, int64_t H, int64_t P, int64_t n, int64_t chun
   Tensor ya = layers::ssd_scan(a.x, a.dt, a.A, a.B, a.C, a.D, chunk, reverse);
   Tensor yb = ssd_ref::naive_ssd(b.x, b.dt, b.A, b.B, b.C, b.D, reverse);
   REQUIRE(ya.shape() == engine::Shape{L, H, P});
-  CHECK_MESSAGE(scaled_err(ya, yb) <= tol, "forward L=" << L << " err " << scaled_err(ya, yb));
+  CHECK_MESSAGE(testing::scaled_err(ya, yb) <= tol, "forward L=" << L << " err " << testing::scaled_err(ya, yb));
   if (L == 0) return;
   Tensor R = testing::rand_f64({L, H, P}, 7, -1, 1, false).to(DType::F32);
   engine::sum(ya * R).backward();
@@ -76,7 +64,7 @@ void compare_with_naive(int64_t L, int64_t H, int64_t P, int64_t n, int64_t chun
   for (int i = 0; i < 6; ++i) {
     if (!la[i].defined()) continue;
     REQUIRE(la[i].grad().defined());
-    const double e = scaled_err(la[i].grad(), lb[i].grad());
+    const double e = testing::scaled_err(la[i].grad(), lb[i].grad());
     CHECK_MESSAGE(e <= tol, "grad " << names[i] << " L=" << L << " reverse=" << reverse << " err " << e);
   }
 }
@@ -160,11 +148,11 @@ TEST_CASE("Mamba2 matches the naive spec-3.3 reimplementation (float64, L not a 
   for (int64_t L : {1, 37}) {
     Tensor u = testing::rand_f64({L, 16}, 5 + L, -1, 1, false);
     Tensor a = m.forward(u), b = ssd_ref::naive_mamba2(m, u);
-    CHECK(scaled_err(a, b) < 1e-12);
+    CHECK(testing::scaled_err(a, b) < 1e-12);
   }
   // pe is added to u before in_proj.
   Tensor u = testing::rand_f64({9, 16}, 8, -1, 1, false), pe = testing::rand_f64({9, 16}, 9, -1, 1, false);
-  CHECK(scaled_err(m.forward(u, pe), m.forward(u + pe)) < 1e-14);
+  CHECK(testing::scaled_err(m.forward(u, pe), m.forward(u + pe)) < 1e-14);
 }
 
 TEST_CASE("Mamba2 float64 gradcheck (small d; input and every parameter)") {
@@ -191,7 +179,7 @@ TEST_CASE("Hydra matches a naive reimplementation of spec 3.4 steps 1-7 (float64
     CAPTURE(L);
     Tensor u = testing::rand_f64({L, 48}, 20 + L, -1, 1, false);
     Tensor a = h.forward(u), b = ssd_ref::naive_hydra(h, u);
-    CHECK(scaled_err(a, b) < 1e-12);
+    CHECK(testing::scaled_err(a, b) < 1e-12);
   }
 }
 
@@ -209,12 +197,12 @@ TEST_CASE("Hydra float32 forward and gradients vs the naive reimplementation (L 
   h.zero_grad();
   Tensor b = ssd_ref::naive_hydra(h, u2);
   engine::sum(b * R).backward();
-  CHECK(scaled_err(a, b) < 2e-5);
-  CHECK(scaled_err(g_fused, u2.grad()) < 2e-5);
+  CHECK(testing::scaled_err(a, b) < 2e-5);
+  CHECK(testing::scaled_err(g_fused, u2.grad()) < 2e-5);
   auto params = h.named_parameters();
   for (size_t i = 0; i < params.size(); ++i) {
     CAPTURE(params[i].first);
-    CHECK(scaled_err(pg_fused[i], params[i].second.grad()) < 5e-5);
+    CHECK(testing::scaled_err(pg_fused[i], params[i].second.grad()) < 5e-5);
   }
 }
 
