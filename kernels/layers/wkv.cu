@@ -1,7 +1,9 @@
 // CUDA kernels of the WKV5 recurrence (layers/wkv_kernels.h): one warp per head, lane i owns column i of the
 // head's N x N state (S[:, i] and, in the backward, the adjoint G[:, i]) in registers; r_t[j], k_t[j] are broadcast
 // by shuffles. The forward writes the chunk-start states; the backward recomputes each chunk's states from them into
-// per-lane local memory and runs the adjoint in reverse. Sums over the value index (dr, dk, dw) are butterfly warp
+// a global work buffer [H, chunk + 1, 32, 32] (lane i's entries at stride 32, so the warp's accesses are coalesced;
+// a per-thread local array would need 32-64 KB of stack per thread, which the driver reserves for every resident
+// thread of the GPU) and runs the adjoint in reverse. Sums over the value index (dr, dk, dw) are butterfly warp
 // reductions in a fixed order (wkv7: dr, dw, dk, da, db over rows): deterministic, no atomics. Sequential along the sequence (latency-bound); limits:
 // head size <= 32, chunk <= 256 (checked by layers::wkv5).
 #include "kernels/common.cuh"
@@ -14,7 +16,8 @@ using namespace engine::cuda;
 
 namespace {
 
-constexpr int kMaxQ = 256;
+// Lane i's entry j of step q in a head's slice of the backward work buffer.
+__device__ inline int64_t hist_at(int64_t q, int j, int i) { return (q * 32 + j) * 32 + i; }
 
 template <class T>
 __device__ T warp_allsum(T v) {
@@ -60,12 +63,13 @@ __global__ void wkv5_forward_kernel(Geo g, const T* r, const T* k, const T* v, c
 
 template <class T>
 __global__ void wkv5_backward_kernel(Geo g, const T* r, const T* k, const T* v, const T* w, const T* u, const T* ckpt,
-                                     const T* gy, T* gr, T* gk, T* gv, T* gw, T* gu) {
+                                     const T* gy, T* work, T* gr, T* gk, T* gv, T* gw, T* gu) {
   const int64_t h = blockIdx.x;
   const int i = threadIdx.x, N = static_cast<int>(g.N);
   const bool active = i < N;
   const T wl = active ? w[h * N + i] : T(0), ul = active ? u[h * N + i] : T(0);
-  T G[32], gw_acc[32], hist[kMaxQ][32];
+  T G[32], gw_acc[32];
+  T* hist = work + h * (g.Q + 1) * 32 * 32;
 #pragma unroll
   for (int j = 0; j < 32; ++j) G[j] = gw_acc[j] = T(0);
   T gu_l = T(0);
@@ -81,7 +85,7 @@ __global__ void wkv5_backward_kernel(Geo g, const T* r, const T* k, const T* v, 
 #pragma unroll
       for (int j = 0; j < 32; ++j)
         if (j < N) {
-          hist[t - t0][j] = S[j];
+          hist[hist_at(t - t0, j, i)] = S[j];
           const T kj = __shfl_sync(0xffffffffu, kl, j), wj = __shfl_sync(0xffffffffu, wl, j);
           S[j] = wj * S[j] + kj * vi;
         }
@@ -98,7 +102,7 @@ __global__ void wkv5_backward_kernel(Geo g, const T* r, const T* k, const T* v, 
         if (j < N) {
           const T rj = __shfl_sync(0xffffffffu, rl, j), kj = __shfl_sync(0xffffffffu, kl, j);
           const T uj = __shfl_sync(0xffffffffu, ul, j), wj = __shfl_sync(0xffffffffu, wl, j);
-          const T Sj = hist[t - t0][j], Gj = G[j];
+          const T Sj = hist[hist_at(t - t0, j, i)], Gj = G[j];
           const T s_gy = warp_allsum(gyi * Sj), s_gv = warp_allsum(Gj * vi);
           gw_acc[j] += Gj * Sj;
           gvi += Gj * kj;
@@ -184,11 +188,12 @@ struct Grads7 {
 };
 
 template <class T>
-__global__ void wkv7_backward_kernel(Geo g, Ops7<T> x, const T* ckpt, const T* gy, Grads7<T> o) {
+__global__ void wkv7_backward_kernel(Geo g, Ops7<T> x, const T* ckpt, const T* gy, T* work, Grads7<T> o) {
   const int64_t h = blockIdx.x;
   const int i = threadIdx.x, N = static_cast<int>(g.N);
   const bool active = i < N;
-  T G[32], hist[kMaxQ + 1][32];
+  T G[32];
+  T* hist = work + h * (g.Q + 1) * 32 * 32;
 #pragma unroll
   for (int j = 0; j < 32; ++j) G[j] = T(0);
   for (int64_t c = g.nc - 1; c >= 0; --c) {
@@ -199,7 +204,7 @@ __global__ void wkv7_backward_kernel(Geo g, Ops7<T> x, const T* ckpt, const T* g
     for (int j = 0; j < 32; ++j) S[j] = j < N && active ? in[i * N + j] : T(0);
     for (int64_t t = t0; t <= t1; ++t) {  // hist[q] = S_{t0 + q - 1}
 #pragma unroll
-      for (int j = 0; j < 32; ++j) hist[t - t0][j] = S[j];
+      for (int j = 0; j < 32; ++j) hist[hist_at(t - t0, j, i)] = S[j];
       if (t < t1) step7_row(Lane7<T>(x, (t * g.H + h) * g.N, i, active), N, S);
     }
     for (int64_t t = t1 - 1; t >= t0; --t) {
@@ -213,14 +218,14 @@ __global__ void wkv7_backward_kernel(Geo g, Ops7<T> x, const T* ckpt, const T* g
         if (j < N) {
           G[j] += gyi * __shfl_sync(0xffffffffu, l.r, j);
           bG += __shfl_sync(0xffffffffu, l.b, j) * G[j];
-          sa += hist[q][j] * __shfl_sync(0xffffffffu, l.a, j);
+          sa += hist[hist_at(q, j, i)] * __shfl_sync(0xffffffffu, l.a, j);
           gv += G[j] * __shfl_sync(0xffffffffu, l.k, j);
         }
       T my_gr = T(0), my_gk = T(0), my_gd = T(0), my_ga = T(0), my_gb = T(0);
 #pragma unroll
       for (int j = 0; j < 32; ++j)
         if (j < N) {
-          const T Sp = hist[q][j], Sc = hist[q + 1][j];
+          const T Sp = hist[hist_at(q, j, i)], Sc = hist[hist_at(q + 1, j, i)];
           const T sgr = warp_allsum(gyi * Sc), sgk = warp_allsum(l.v * G[j]), sgd = warp_allsum(G[j] * Sp);
           const T sga = warp_allsum(bG * Sp), sgb = warp_allsum(sa * G[j]);
           if (i == j) my_gr = sgr, my_gk = sgk, my_gd = sgd, my_ga = sga, my_gb = sgb;
@@ -274,15 +279,17 @@ void wkv5_backward(const Tensor& r, const Tensor& k, const Tensor& v, const Tens
     return;
   }
   const unsigned blocks = static_cast<unsigned>(g.H);
+  Tensor work = engine::empty({g.H, g.Q + 1, 32, 32}, r.options());  // recomputed chunk states, see the top
   if (r.dtype() == engine::DType::F64) {
     wkv5_backward_kernel<double><<<blocks, 32, 0, current_stream()>>>(
         g, r.data<double>(), k.data<double>(), v.data<double>(), w.data<double>(), u.data<double>(),
-        ckpt.data<double>(), gy.data<double>(), gr.data<double>(), gk.data<double>(), gv.data<double>(),
-        gw.data<double>(), gu.data<double>());
+        ckpt.data<double>(), gy.data<double>(), work.data<double>(), gr.data<double>(), gk.data<double>(),
+        gv.data<double>(), gw.data<double>(), gu.data<double>());
   } else {
     wkv5_backward_kernel<float><<<blocks, 32, 0, current_stream()>>>(
         g, r.data<float>(), k.data<float>(), v.data<float>(), w.data<float>(), u.data<float>(), ckpt.data<float>(),
-        gy.data<float>(), gr.data<float>(), gk.data<float>(), gv.data<float>(), gw.data<float>(), gu.data<float>());
+        gy.data<float>(), work.data<float>(), gr.data<float>(), gk.data<float>(), gv.data<float>(), gw.data<float>(),
+        gu.data<float>());
   }
   CUDA_LAUNCH_CHECK();
 }
@@ -309,14 +316,15 @@ void wkv7_backward(const Tensor& r, const Tensor& w, const Tensor& k, const Tens
   const Geo g = geo_of(r, chunk);
   if (g.L == 0 || g.H == 0) return;  // every gradient is empty
   const unsigned blocks = static_cast<unsigned>(g.H);
+  Tensor work = engine::empty({g.H, g.Q + 1, 32, 32}, r.options());  // recomputed chunk states, see the top
   if (r.dtype() == engine::DType::F64) {
     wkv7_backward_kernel<double><<<blocks, 32, 0, current_stream()>>>(
-        g, ops7<double>(r, w, k, v, a, b), ckpt.data<double>(), gy.data<double>(),
+        g, ops7<double>(r, w, k, v, a, b), ckpt.data<double>(), gy.data<double>(), work.data<double>(),
         Grads7<double>{gr.data<double>(), gw.data<double>(), gk.data<double>(), gv.data<double>(), ga.data<double>(),
                        gb.data<double>()});
   } else {
     wkv7_backward_kernel<float><<<blocks, 32, 0, current_stream()>>>(
-        g, ops7<float>(r, w, k, v, a, b), ckpt.data<float>(), gy.data<float>(),
+        g, ops7<float>(r, w, k, v, a, b), ckpt.data<float>(), gy.data<float>(), work.data<float>(),
         Grads7<float>{gr.data<float>(), gw.data<float>(), gk.data<float>(), gv.data<float>(), ga.data<float>(),
                       gb.data<float>()});
   }
