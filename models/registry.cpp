@@ -29,12 +29,16 @@ const ModelEntry& find_entry(const std::string& name) {
   throw std::invalid_argument(fmt::format("unknown model '{}' (known models: {})", name, known));
 }
 
-// The paper's S/M/L sizes (paper-results.md) as overrides of the shipped config, for the models the paper sizes.
+// The paper's S/M/L sizes (paper-results.md) as overrides of the shipped config, for the models the paper sizes:
+// hmambav2 (Mamba-b) 0.33 / 0.59 / 1.00 M and hept 0.33 / 0.61 / 1.06 M trainable parameters (paper: 0.32 / 0.61 /
+// 0.99 M and 0.33 / 0.61 / 1.01 M). Mamba-a's 0.17 M S size cannot be reached by fullhybrid2, whose hard-coded
+// 5-layer head alone holds 0.2 M parameters, so it has no presets.
 Config size_preset(const std::string& name, const std::string& size) {
   static const Config presets = Config::parse(R"({
     "hmambav2": {"S": {"h_dim": 48, "n_layers": 4, "mlp_layers": 4},
                  "M": {"h_dim": 64, "n_layers": 6, "mlp_layers": 5},
-                 "L": {}}
+                 "L": {}},
+    "hept": {"S": {"h_dim": 24}, "M": {"h_dim": 48}, "L": {"h_dim": 72}}
   })");
   if (size.empty() || size == "ref") return Config::object();
   if (!presets.contains(name))

@@ -40,4 +40,8 @@ TEST_CASE("registry: errors and overrides") {
   auto m = models::build_tracking_model("fullmamba2", {{"n_layers", 2}});
   CHECK(m->config()["n_layers"] == 2);
   CHECK(models::reference_training("hept")["lr"] == 1e-3);
+  // paper sizes (paper-results.md: HEPT-S 0.33 M, Mamba-b-S 0.32 M)
+  CHECK(models::build_tracking_model("hept", {{"size", "S"}})->num_parameters() == 326436);
+  CHECK(models::build_tracking_model("hmambav2", {{"size", "S"}})->num_parameters() == 327464);
+  CHECK_THROWS_WITH(models::build_tracking_model("hept", {{"size", "XL"}}), doctest::Contains("unknown size"));
 }
