@@ -237,7 +237,7 @@ int main(int argc, char** argv) {
       return m;
     });
     // ---- data
-    const bool needs_graph = model->name() == "gdlocal1" || model->name() == "pct";  // models that read edge_index
+    const bool needs_graph = models::reads_edge_index(model->name());
     LoadedEvent ev = timer.run("read event + features", [&] { return load_event(event_path, detector_path, needs_graph); });
     check_sample(ev.sample, event_path);
     const int64_t n = ev.sample.num_hits();

@@ -13,6 +13,9 @@ constexpr int64_t kClasses = 7, kClassDim = 10;
 PileupModel::PileupModel(const std::string& name, int64_t in_features, const Config& overrides)
     : name_(name), config_(overrides) {
   Config c = overrides;
+  // --size S means the paper's pile-up S model where it has one (registry "pileup-S"), else the tracking preset
+  const std::string size = config_get<std::string>(c, "size", "");
+  if (!size.empty() && has_size_preset(name, "pileup-" + size)) c["size"] = "pileup-" + size;
   c[default_config(name).contains("in_dim") ? "in_dim" : "x_dim"] = in_features - 1 + kClassDim;
   c["coords_dim"] = 4;
   class_embedding_ = register_module("pid_embedding", std::make_shared<nn::Embedding>(kClasses, kClassDim));

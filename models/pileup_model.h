@@ -14,6 +14,7 @@ namespace models {
 class PileupModel : public engine::nn::Module {
  public:
   // Builds the backbone `name` with config `overrides` plus x_dim (or in_dim) = in_features - 1 + 10 and coords_dim = 4.
+  // A "size" of S picks the paper's pile-up S config where the registry has one ("pileup-S"), else the tracking S.
   PileupModel(const std::string& name, int64_t in_features, const Config& overrides);
   Tensor forward(const ModelInput& in);  // logits [N]
   const std::string& name() const { return name_; }

@@ -32,20 +32,31 @@ const ModelEntry& find_entry(const std::string& name) {
 // The paper's S/M/L sizes (paper-results.md) as overrides of the shipped config, for the models the paper sizes:
 // hmambav2 (Mamba-b) 0.33 / 0.59 / 1.00 M and hept 0.33 / 0.61 / 1.06 M trainable parameters (paper: 0.32 / 0.61 /
 // 0.99 M and 0.33 / 0.61 / 1.01 M). Mamba-a's 0.17 M S size cannot be reached by fullhybrid2, whose hard-coded
-// 5-layer head alone holds 0.2 M parameters, so it has no presets.
-Config size_preset(const std::string& name, const std::string& size) {
-  static const Config presets = Config::parse(R"({
+// 5-layer head alone holds 0.2 M parameters, so it has no tracking presets.
+// "pileup-S": the paper's pile-up S models (paper-results.md: Mamba-a width 24 and 8 layers, Mamba-b width 48 and
+// 8 layers; HEPT's pile-up config, hept.md 3.7: h 24, 140 regions); the pile-up task picks them for --size S.
+const Config& presets() {
+  static const Config table = Config::parse(R"({
     "hmambav2": {"S": {"h_dim": 48, "n_layers": 4, "mlp_layers": 4},
+                 "pileup-S": {"h_dim": 48, "n_layers": 8, "mlp_layers": 4, "num_regions": 140},
                  "M": {"h_dim": 64, "n_layers": 6, "mlp_layers": 5},
                  "L": {}},
-    "hept": {"S": {"h_dim": 24}, "M": {"h_dim": 48}, "L": {"h_dim": 72}}
+    "hept": {"S": {"h_dim": 24}, "M": {"h_dim": 48}, "L": {"h_dim": 72},
+             "pileup-S": {"h_dim": 24, "num_regions": 140}},
+    "fullhybrid2": {"pileup-S": {"h_dim": 24, "n_layers": 8, "num_regions": 140}},
+    "fullfullhybrid2": {"pileup-S": {"h_dim": 24, "n_layers": 8, "num_regions": 140}},
+    "hydra": {"pileup-S": {"h_dim": 24, "n_layers": 8, "d_inner": 48, "num_regions": 140}}
   })");
+  return table;
+}
+
+Config size_preset(const std::string& name, const std::string& size) {
   if (size.empty() || size == "ref") return Config::object();
-  if (!presets.contains(name))
+  if (!presets().contains(name))
     throw std::invalid_argument(fmt::format("model '{}' has no size presets (only the shipped config, size \"ref\")", name));
-  if (!presets[name].contains(size))
+  if (!presets()[name].contains(size))
     throw std::invalid_argument(fmt::format("model '{}': unknown size '{}' (S, M, L or ref)", name, size));
-  return presets[name][size];
+  return presets()[name][size];
 }
 
 }  // namespace
@@ -68,6 +79,16 @@ std::vector<std::string> tracking_model_names() {
   std::vector<std::string> names;
   for (const ModelEntry* e : entries()) names.emplace_back(e->name);
   return names;
+}
+
+bool reads_edge_index(const std::string& name) {
+  find_entry(name);  // unknown names throw
+  return name == "pct" || name == "gdlocal1";
+}
+
+bool has_size_preset(const std::string& name, const std::string& size) {
+  find_entry(name);  // unknown names throw
+  return presets().contains(name) && presets()[name].contains(size);
 }
 
 Config default_config(const std::string& name) { return find_entry(name).defaults(); }

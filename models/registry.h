@@ -16,6 +16,10 @@ std::vector<std::string> tracking_model_names();
 Config default_config(const std::string& name);
 // The reference's training hyper-parameters for a model (lampa-models.md 7.4): {"lr", "epochs", "step_size"}.
 Config reference_training(const std::string& name);
+// Whether model `name` reads ModelInput::edge_index (the 60-NN (eta, phi) graph): pct and gdlocal1.
+bool reads_edge_index(const std::string& name);
+// Whether `name` has the size preset `size` ("S", "M", "L", or the pile-up task's "pileup-S").
+bool has_size_preset(const std::string& name, const std::string& size);
 // default_config(name) merged with `overrides` (JSON merge-patch), then the model built from it.
 std::shared_ptr<TrackingModel> build_tracking_model(const std::string& name, const Config& overrides = Config::object());
 

@@ -6,8 +6,10 @@
 #include <filesystem>
 
 #include "apps/lib/datasets.h"
+#include "data/graphs.h"
 #include "data/pileup_metrics.h"
 #include "engine/engine.h"
+#include "models/registry.h"
 #include "models/pileup_loss.h"
 
 namespace app {
@@ -59,7 +61,13 @@ engine::Tensor pileup_logits(models::PileupModel& model, const PileupEvent& ev, 
     coords[i * 4 + 1] = coords[i * 4 + 3] = ev.phi[i];
   }
   const engine::Tensor x = engine::from_vector(ev.features(), {n, data::pileup::kFeatures}).to(device);
-  return model.forward({x, engine::from_vector(coords, {n, 4}).to(device), engine::Tensor()});
+  engine::Tensor edges;  // [2, E] the 60-NN (eta, phi) graph, for the models that read it (pct)
+  if (models::reads_edge_index(model.name())) {
+    std::vector<float> eta_phi(static_cast<size_t>(n) * 2);
+    for (int64_t i = 0; i < n; ++i) eta_phi[i * 2] = ev.eta[i], eta_phi[i * 2 + 1] = ev.phi[i];
+    edges = data::knn_graph(eta_phi, 60).to(device);
+  }
+  return model.forward({x, engine::from_vector(coords, {n, 4}).to(device), edges});
 }
 
 std::vector<double> pileup_probabilities(models::PileupModel& model, const PileupEvent& ev, engine::Device device) {

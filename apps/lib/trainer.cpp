@@ -97,9 +97,9 @@ Schedulers make_scheduler(engine::optim::Optimizer& opt, const TrainOptions& o) 
     s.step = std::make_unique<engine::optim::StepLR>(opt, o.step_size, 0.5);
   } else if (o.scheduler == "plateau") {
     engine::optim::PlateauOptions p;
-    p.mode = engine::optim::PlateauOptions::Mode::Max;
+    p.mode = engine::optim::PlateauOptions::Mode::Min;  // on the validation loss, as HEPT's pile-up trainer
     p.factor = 0.5;
-    p.patience = 10;
+    p.patience = 20;
     s.plateau = std::make_unique<engine::optim::ReduceLROnPlateau>(opt, p);
   } else {
     throw std::invalid_argument(fmt::format("unknown scheduler '{}' (step or plateau)", o.scheduler));
@@ -245,7 +245,8 @@ TrainResult train(engine::nn::Module& model, const std::string& model_name, Task
     const double main = result.last_valid.count(task.main_metric()) ? result.last_valid.at(task.main_metric())
                                                                     : std::numeric_limits<double>::quiet_NaN();
     if (sched.step) sched.step->step();
-    if (sched.plateau && std::isfinite(main)) sched.plateau->step(main);
+    const double valid_loss = result.last_valid.count("loss") ? result.last_valid.at("loss") : NAN;
+    if (sched.plateau && std::isfinite(valid_loss)) sched.plateau->step(valid_loss);
     const bool improved = std::isfinite(main) && main > result.best_metric;
     if (improved) {
       result.best_metric = main;

@@ -35,7 +35,8 @@ struct TrainOptions {
   std::string out_dir;               // run folder: best.safetensors, last.safetensors, metrics.jsonl, curve.svg
   int epochs = 20;
   double lr = 1e-3;
-  std::string scheduler = "step";    // "step" (StepLR, gamma 0.5, step_size epochs) or "plateau"
+  std::string scheduler = "step";    // "step" (StepLR, gamma 0.5, step_size epochs) or "plateau" (valid loss,
+                                     // factor 0.5, patience 20, as HEPT's pile-up trainer)
   int64_t step_size = 500;
   uint64_t seed = 42;
   bool resume = false;
