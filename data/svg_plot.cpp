@@ -49,18 +49,33 @@ struct Range {
   }
 };
 
-// A panel: axes box with ticks at (x0, y0) of size (w, h) mapping the ranges.
+// A tick label: 3 significant digits; on a log axis values from 1000 to 1e6 are written out (3570, not 3.57e+03).
+std::string tick(double v, bool log) {
+  if (!log || std::abs(v) < 1000 || std::abs(v) >= 1e6) return fmt::format("{:.3g}", v);
+  const double unit = std::pow(10.0, std::floor(std::log10(std::abs(v))) - 2);
+  return fmt::format("{:.0f}", std::round(v / unit) * unit);
+}
+
+// A panel: axes box with ticks at (x0, y0) of size (w, h) mapping the ranges. With a log axis the range holds
+// log10 of the values (tx / ty map a value into range space, sx / sy a range value onto the page).
 struct Panel {
   double x0, y0, w, h;
   Range rx, ry;
-  double px(double v) const { return x0 + (v - rx.lo) / (rx.hi - rx.lo) * w; }
-  double py(double v) const { return y0 + h - (v - ry.lo) / (ry.hi - ry.lo) * h; }
+  bool log_x = false, log_y = false;
+  double tx(double v) const { return log_x ? (v > 0 ? std::log10(v) : NAN) : v; }
+  double ty(double v) const { return log_y ? (v > 0 ? std::log10(v) : NAN) : v; }
+  double sx(double t) const { return x0 + (t - rx.lo) / (rx.hi - rx.lo) * w; }
+  double sy(double t) const { return y0 + h - (t - ry.lo) / (ry.hi - ry.lo) * h; }
+  double px(double v) const { return sx(tx(v)); }
+  double py(double v) const { return sy(ty(v)); }
   std::string axes(const std::string& xl, const std::string& yl) const {
     std::string s = fmt::format("<rect x='{}' y='{}' width='{}' height='{}' fill='none' stroke='black'/>\n", x0, y0, w, h);
     for (int i = 0; i <= 4; ++i) {
       const double vx = rx.lo + (rx.hi - rx.lo) * i / 4, vy = ry.lo + (ry.hi - ry.lo) * i / 4;
-      s += fmt::format("<text x='{:.1f}' y='{:.1f}' font-size='10' text-anchor='middle'>{:.3g}</text>\n", px(vx), y0 + h + 14, vx);
-      s += fmt::format("<text x='{:.1f}' y='{:.1f}' font-size='10' text-anchor='end'>{:.3g}</text>\n", x0 - 4, py(vy) + 3, vy);
+      s += fmt::format("<text x='{:.1f}' y='{:.1f}' font-size='10' text-anchor='middle'>{}</text>\n", sx(vx), y0 + h + 14,
+                       tick(log_x ? std::pow(10.0, vx) : vx, log_x));
+      s += fmt::format("<text x='{:.1f}' y='{:.1f}' font-size='10' text-anchor='end'>{}</text>\n", x0 - 4, sy(vy) + 3,
+                       tick(log_y ? std::pow(10.0, vy) : vy, log_y));
     }
     s += fmt::format("<text x='{:.1f}' y='{:.1f}' font-size='12' text-anchor='middle'>{}</text>\n", x0 + w / 2, y0 + h + 32, escape(xl));
     s += fmt::format("<text x='{:.1f}' y='{:.1f}' font-size='12' text-anchor='middle' transform='rotate(-90 {:.1f} {:.1f})'>{}</text>\n",
@@ -79,22 +94,32 @@ std::string header(double w, double h, const std::string& title) {
 }  // namespace
 
 void write_line_plot(const std::string& path, const std::string& title, const std::string& x_label,
-                     const std::string& y_label, const std::vector<PlotSeries>& series) {
-  Panel p{70, 40, 520, 300, {}, {}};
+                     const std::string& y_label, const std::vector<PlotSeries>& series, const LinePlotOptions& options) {
+  Panel p{70, 40, 520, 300, {}, {}, options.log_x, options.log_y};
   for (const auto& s : series) {
     if (s.xs.size() != s.ys.size()) throw std::invalid_argument("write_line_plot: series '" + s.name + "' x/y lengths differ");
-    for (size_t i = 0; i < s.xs.size(); ++i) p.rx.add(s.xs[i]), p.ry.add(s.ys[i]);
+    for (size_t i = 0; i < s.xs.size(); ++i) {
+      const double x = p.tx(s.xs[i]), y = p.ty(s.ys[i]);
+      if (std::isfinite(x) && std::isfinite(y)) p.rx.add(x), p.ry.add(y);
+    }
   }
   p.rx.finish(), p.ry.finish();
-  std::string svg = header(720, 400, title) + p.axes(x_label, y_label);
+  std::string svg = header(760, 400, title) + p.axes(x_label, y_label);
   for (size_t k = 0; k < series.size(); ++k) {
     const auto& s = series[k];
     const char* colour = kPalette[k % 10];
-    std::string pts;
-    for (size_t i = 0; i < s.xs.size(); ++i)
-      if (std::isfinite(s.ys[i])) pts += fmt::format("{:.1f},{:.1f} ", p.px(s.xs[i]), p.py(s.ys[i]));
-    svg += fmt::format("<polyline fill='none' stroke='{}' stroke-width='2' points='{}'/>\n", colour, pts);
-    svg += fmt::format("<text x='605' y='{}' font-size='12' fill='{}'>{}</text>\n", 60 + 18 * k, colour, escape(s.name));
+    const std::string dash = k >= 10 ? " stroke-dasharray='6 3'" : "";
+    std::string pts, dots;
+    for (size_t i = 0; i < s.xs.size(); ++i) {
+      const double x = p.px(s.xs[i]), y = p.py(s.ys[i]);
+      if (!std::isfinite(x) || !std::isfinite(y)) continue;
+      pts += fmt::format("{:.1f},{:.1f} ", x, y);
+      if (options.markers) dots += fmt::format("<circle cx='{:.1f}' cy='{:.1f}' r='2.5' fill='{}'/>", x, y, colour);
+    }
+    svg += fmt::format("<polyline fill='none' stroke='{}' stroke-width='2'{} points='{}'/>{}\n", colour, dash, pts, dots);
+    svg += fmt::format("<line x1='598' y1='{}' x2='612' y2='{}' stroke='{}' stroke-width='2'{}/>", 56 + 16 * k, 56 + 16 * k,
+                       colour, dash);
+    svg += fmt::format("<text x='615' y='{}' font-size='12' fill='{}'>{}</text>\n", 60 + 16 * k, colour, escape(s.name));
   }
   write_atomic(path, svg + "</svg>\n");
 }

@@ -12,8 +12,15 @@ struct PlotSeries {
   std::vector<double> xs, ys;
 };
 
+struct LinePlotOptions {
+  bool log_x = false, log_y = false;  // log10 axes (non-positive values are left out)
+  bool markers = false;               // a dot at every point (for short series)
+};
+
+// One colour per series (10 colours, then the same colours dashed).
 void write_line_plot(const std::string& path, const std::string& title, const std::string& x_label,
-                     const std::string& y_label, const std::vector<PlotSeries>& series);
+                     const std::string& y_label, const std::vector<PlotSeries>& series,
+                     const LinePlotOptions& options = {});
 
 // x, y, z in mm; label per hit (e.g. a track candidate id; equal labels share a colour).
 void write_event_plot(const std::string& path, const std::vector<double>& x, const std::vector<double>& y,

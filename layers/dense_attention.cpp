@@ -2,9 +2,11 @@
 // logsumexp) and the dispatch to the kernels of layers/dense_attention_kernels.h; the MultiHeadAttention module.
 #include "layers/dense_attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/engine.h"
+#include "engine/profile.h"
 #include "layers/common.h"
 #include "layers/dense_attention_kernels.h"
 #include "layers/dispatch.h"
@@ -14,6 +16,17 @@ namespace layers {
 using namespace engine;
 
 namespace {
+
+// Per visible (query, key) pair and head: q . k (2 D), scale and softmax sum (2), o += p v (2 Dv).
+int64_t flops(const AttnGeometry& g) {
+  int64_t pairs = 0;
+  for (int64_t i = 0; i < g.N; ++i) {
+    int64_t lo = 0, hi = 0;
+    attn_key_range(g, i, &lo, &hi);
+    pairs += std::max<int64_t>(hi - lo, 0);
+  }
+  return pairs * g.H * (2 * g.D + 2 * g.Dv + 2);
+}
 
 class DenseAttentionOp : public CustomOp {
  public:
@@ -26,6 +39,7 @@ class DenseAttentionOp : public CustomOp {
     v_ = in[2].contiguous();
     o_ = empty({g_.N, g_.H, g_.Dv}, q_.options());  // [N, H, Dv]
     lse_ = empty({g_.N, g_.H}, q_.options());       // [N, H]
+    if (profile::counting_flops()) profile::add_flops(flops(g_));
     LAYER_DISPATCH(q_.device(), dense_attention_forward, q_, k_, v_, g_, o_, lse_);
     Tensor out = o_;
     if (!keep_) q_ = k_ = v_ = o_ = lse_ = Tensor();

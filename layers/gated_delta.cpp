@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/profile.h"
 #include "engine/nn/init.h"
 #include "layers/common.h"
 #include "layers/dispatch.h"
@@ -35,6 +36,9 @@ class GatedDeltaRuleOp : public CustomOp {
     scale_ = 1.0 / std::sqrt(static_cast<double>(K));
     Tensor o = empty({T, H, V}, q_.options());
     if (keep_) ckpt_ = empty({H, (T + chunk_ - 1) / chunk_, K, V}, q_.options());
+    // per (t, h, i, j): S^T kn (2), a S + kn u (3), o += S qs (2); per (t, h): u = beta (v - a acc) (3 V),
+    // |k|^2, |q|^2 and the scaling of k and q (6 K)
+    profile::add_flops(T * H * (7 * K * V + 3 * V + 6 * K));
     LAYER_DISPATCH(q_.device(), gated_delta_forward, q_, k_, v_, g_, beta_, chunk_, scale_, kL2Eps, o, ckpt_);
     if (!keep_) q_ = k_ = v_ = g_ = beta_ = Tensor();
     return {o};

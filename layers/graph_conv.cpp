@@ -6,6 +6,7 @@
 
 #include "engine/engine.h"
 #include "engine/nn/init.h"
+#include "engine/profile.h"
 #include "layers/common.h"
 #include "layers/knn.h"
 
@@ -185,6 +186,8 @@ Tensor EdgeConv::forward_with_index(const Tensor& x, const Tensor& index) {
   const Tensor A = engine::linear(x, Wa - Wb, lin1->bias);  // the x_i part (+ bias)
   const Tensor B = engine::linear(x, Wb);                   // the x_j part
   const bool use_max = aggr == EdgeAggregation::Max;
+  // per edge: A_i + B_j and the aggregation (2 h); the edge MLP's Linear is a counted GEMM, its norms are not
+  engine::profile::add_flops(2 * index.numel() * h);
   auto fn = [use_max](const Tensors& self, const Tensors& nbr, const Tensors& p) {
     Tensor z = self[0].unsqueeze(1) + nbr[0];  // [T, k, h]
     z = engine::relu(engine::layer_norm(z, p[0], p[1]));
@@ -223,6 +226,8 @@ Tensor GravNetConv::forward_with_index(const Tensor& x, const Tensor& index) {
   check_shape("GravNetConv", "x", x, {-1, h});
   const Tensor s = lin_s->forward(x);
   const Tensor f = lin_h->forward(x);
+  // per edge: |s_j - s_i|^2 (3 S), its scaling (1), f_j * ew (P) and the mean (P); the max is not counted
+  engine::profile::add_flops(index.numel() * (3 * space_dim + 2 * prop_dim + 1));
   auto fn = [](const Tensors& self, const Tensors& nbr, const Tensors& p) {
     const Tensor diff = nbr[0] - self[0].unsqueeze(1);                    // s_j - s_i  [T, k, S]
     const Tensor d2 = engine::sum(engine::square(diff), {-1});            // [T, k]

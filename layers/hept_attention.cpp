@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "engine/engine.h"
+#include "engine/profile.h"
 #include "layers/common.h"
 #include "layers/dispatch.h"
 #include "layers/hept_attention_kernels.h"
@@ -58,6 +59,12 @@ class HEPTBucketAttentionOp : public engine::CustomOp {
     // 2. Block attention, unsort and OR merge.
     Tensor out = engine::empty({Np, H, D}, q_.options());
     den_ = engine::empty({Np, H}, q_.options());
+    const int64_t C = coords_.size(1);
+    // E2LSH projections per (t, h, n): q and k (4 D), the shared coordinate part (3 C + 2). Block attention per
+    // (t, h) and pair of a block: distance over D and C (3 D + 4 C), -1/2 (1), kernel sum (1), num += kappa v (2 D);
+    // per (t, h, query): merge into out and den (D + 1 + 1); then the division out / den (Np H D).
+    engine::profile::add_flops(T * H * Np * (block_ * (5 * D + 4 * C + 2) + D + 2) +
+                               T * H * Np * (4 * D + 3 * C + 2) + Np * H * D);
     LAYER_DISPATCH(dev, hept_attention_forward, q_, k_, v_, s_, coords_, perm_q_, perm_k_, raw_, block_, out, den_);
     if (keep_) {
       out_ = out.detach();

@@ -3,6 +3,7 @@
 
 #include "engine/engine.h"
 #include "engine/nn/init.h"
+#include "engine/profile.h"
 #include "layers/common.h"
 
 namespace layers {
@@ -28,6 +29,7 @@ Tensor LocalAggregation::forward(const Tensor& x, const Tensor& edge_index) {
   const int64_t N = x.size(0), E = edge_index.size(1);
   Tensor self_term = lin_self->forward(x);
   if (E == 0) return gelu(self_term);
+  engine::profile::add_flops((E + N) * x.size(1));  // the message sum over the E edges and the division by the degree
   Tensor src = edge_index.select(0, 0).contiguous(), dst = edge_index.select(0, 1).contiguous();
   Tensor summed = index_add(zeros({N, x.size(1)}, x.options()), 0, dst, index_select(x, 0, src));  // [N, in]
   Tensor deg;

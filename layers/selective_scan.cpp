@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "engine/engine.h"
+#include "engine/profile.h"
 #include "layers/common.h"
 #include "layers/dispatch.h"
 #include "layers/selective_scan_kernels.h"
@@ -29,6 +30,8 @@ class SelectiveScanOp : public engine::CustomOp {
     Tensor out = engine::empty({L, E}, x_.options());
     y_pre_ = z_.defined() ? engine::empty({L, E}, x_.options()) : out;
     if (keep_) ckpt_ = engine::empty({(L + chunk_ - 1) / chunk_, E, n}, x_.options());
+    // per (t, e, s): dt A, decay * h, (dt x) B, +, y += C h (6); per (t, e): delta + bias, dt x, D skip (4), gate (2)
+    engine::profile::add_flops(L * E * (6 * n + 4 + (z_.defined() ? 2 : 0)));
     LAYER_DISPATCH(x_.device(), selective_scan_forward, x_, delta_, A_, B_, C_, D_, bias_, z_, chunk_, out, y_pre_,
                    ckpt_);
     if (!keep_) x_ = delta_ = A_ = B_ = C_ = D_ = bias_ = z_ = y_pre_ = Tensor();

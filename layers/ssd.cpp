@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "engine/engine.h"
+#include "engine/profile.h"
 #include "layers/common.h"
 #include "layers/dispatch.h"
 #include "layers/ssd_kernels.h"
@@ -31,6 +32,8 @@ class SSDScanOp : public engine::CustomOp {
     const int64_t L = x_.size(0), H = x_.size(1), P = x_.size(2), n = B_.size(1);
     Tensor y = engine::empty({L, H, P}, x_.options());
     if (keep_) ckpt_ = engine::empty({H, (L + chunk_ - 1) / chunk_, P, n}, x_.options());
+    // per (t, h, p, s): a S + (dt x) B (3), y += S C (2); per (t, h, p): dt x (1), D skip (2)
+    engine::profile::add_flops(L * H * P * (5 * n + 1 + (D_.defined() ? 2 : 0)));
     LAYER_DISPATCH(x_.device(), ssd_forward, x_, dt_, A_, B_, C_, D_, chunk_, reverse_, y, ckpt_);
     if (!keep_) x_ = dt_ = A_ = B_ = C_ = D_ = Tensor();
     return {y};

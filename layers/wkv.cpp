@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "engine/engine.h"
+#include "engine/profile.h"
 #include "layers/common.h"
 #include "layers/dispatch.h"
 #include "layers/wkv_kernels.h"
@@ -27,6 +28,8 @@ class WKV5Op : public engine::CustomOp {
     const int64_t L = r_.size(0), H = r_.size(1), N = r_.size(2);
     Tensor y = engine::empty({L, H, N}, r_.options());
     if (keep_) ckpt_ = engine::empty({(L + chunk_ - 1) / chunk_, H, N, N}, r_.options());
+    // per (t, h, j, i): y += r S + (r u k) v (4), S = w S + k v (3); per (t, h, j): r u k (2)
+    engine::profile::add_flops(L * H * N * (7 * N + 2));
     LAYER_DISPATCH(r_.device(), wkv5_forward, r_, k_, v_, w_, u_, chunk_, y, ckpt_);
     if (!keep_) r_ = k_ = v_ = w_ = u_ = Tensor();
     return {y};
@@ -58,6 +61,8 @@ class WKV7Op : public engine::CustomOp {
     const int64_t L = r.size(0), H = r.size(1), N = r.size(2);
     Tensor y = engine::empty({L, H, N}, r.options());
     if (keep_) ckpt_ = engine::empty({(L + chunk_ - 1) / chunk_, H, N, N}, r.options());
+    // per (t, h, i, j): S a (2), S d + (S a) b + v k (5), y += S r (2); the decays exp(-exp(w)) are not counted
+    engine::profile::add_flops(9 * L * H * N * N);
     LAYER_DISPATCH(r.device(), wkv7_forward, x_[0], x_[1], x_[2], x_[3], x_[4], x_[5], chunk_, y, ckpt_);
     if (!keep_)
       for (Tensor& t : x_) t = Tensor();

@@ -4,6 +4,7 @@
 
 #include "engine/autograd.h"
 #include "engine/backend/dispatch.h"
+#include "engine/profile.h"
 
 namespace engine {
 
@@ -40,6 +41,7 @@ class CausalConv1d : public CustomOp {
     bias_needs_grad_ = in[2].defined() && in[2].requires_grad();
     Tensor bias = in[2].defined() ? in[2].detach().contiguous() : Tensor();
     Tensor out = empty(x_.shape(), x_.options());
+    profile::add_flops(2 * x_.numel() * weight_.size(1));  // one multiply-add per output element and tap
     ENGINE_DISPATCH(x_.device(), causal_conv1d_forward, x_, weight_, bias, out);
     return {out};
   }

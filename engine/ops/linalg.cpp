@@ -5,6 +5,7 @@
 #include "engine/backend/dispatch.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
+#include "engine/profile.h"
 
 namespace engine {
 
@@ -47,6 +48,7 @@ Tensor matmul_forward(const Tensor& a, const Tensor& b) {
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);
+  profile::add_flops(2 * shape_numel(batch) * M * N * K);
   NoGradGuard ng;
   // A 2-D right operand against a dense batched left operand: one GEMM with the batch folded into rows.
   if (b.dim() == 2 && a.dim() > 2 && a.is_contiguous()) {

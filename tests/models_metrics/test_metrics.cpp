@@ -182,6 +182,24 @@ TEST_CASE("efficiencies on a hand-made event") {
   CHECK(e.fake_rate == doctest::Approx(1.0 / 3));  // tracks 10, 30 real, 50 fake; 20/21 have < 3 hits
 }
 
+TEST_CASE("SVG line plot with log axes: ticks in value space, non-positive points left out") {
+  const std::string path = (std::filesystem::temp_directory_path() / "svg_log_test.svg").string();
+  data::LinePlotOptions log_log;
+  log_log.log_x = log_log.log_y = true;
+  log_log.markers = true;
+  data::write_line_plot(path, "time", "N", "s", {{"a", {3000, 30000, 300000}, {0.01, 0.1, 1.0}}, {"b", {1000, -1}, {0.5, 2}}},
+                        log_log);
+  std::ifstream in(path);
+  const std::string s((std::istreambuf_iterator<char>(in)), {});
+  CHECK(s.find(">1000<") != std::string::npos);  // x from 1000 to 300000: ends labelled in full
+  CHECK(s.find(">300000<") != std::string::npos);
+  CHECK(s.find(">0.01<") != std::string::npos);
+  CHECK(s.find(">1<") != std::string::npos);
+  CHECK(std::count(s.begin(), s.end(), '<') == std::count(s.begin(), s.end(), '>'));
+  CHECK(s.find("nan") == std::string::npos);  // the point at N = -1 is dropped, not drawn at NaN
+  std::filesystem::remove(path);
+}
+
 TEST_CASE("SVG plots are well-formed and written atomically") {
   const std::string dir = (std::filesystem::temp_directory_path() / "svg_test").string();
   std::filesystem::create_directories(dir);

@@ -88,6 +88,11 @@ class CachingDeviceAllocator final : public Allocator {
     return stats_;
   }
 
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.peak_allocated_bytes = stats_.allocated_bytes;
+  }
+
  private:
   void* take_cached(size_t cls) {
     auto it = free_.find(cls);
@@ -228,6 +233,11 @@ bool tf32_enabled() { return g_tf32.load(); }
 AllocatorStats device_allocator_stats() {
   if (device_count() == 0) return {};
   return state(current_device()).allocator.stats();
+}
+
+void reset_device_peak() {
+  if (device_count() == 0) return;
+  state(current_device()).allocator.reset_peak();
 }
 
 void release_device_cache() {

@@ -19,6 +19,7 @@ void synchronize();                               // waits for all work on strea
 void set_tf32(bool enabled);                      // GEMM in TF32 (off by default)
 bool tf32_enabled();
 AllocatorStats device_allocator_stats();
+void reset_device_peak();                         // peak_allocated_bytes = allocated_bytes (current device)
 void release_device_cache();
 
 }  // namespace engine::cuda
