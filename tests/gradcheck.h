@@ -1,4 +1,5 @@
-// Test helpers: finite-difference gradient checks in float64 and tensor comparisons.
+// Test helpers: finite-difference gradient checks in float64, float64 copies for naive references, and tensor
+// comparisons.
 // gradcheck(f, inputs): loss = sum(f(inputs) * R) with a fixed random upstream gradient R; the analytic gradient of
 // every input that requires grad is compared with central differences, element by element.
 #pragma once
@@ -30,6 +31,15 @@ inline Tensor rand_f64(const engine::Shape& shape, uint64_t seed, double lo = -1
 
 inline Tensor rand_f32(const engine::Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0) {
   return rand_f64(shape, seed, lo, hi, false).to(engine::DType::F32);
+}
+
+// Detached float64 copies of (float32) inputs, each requiring grad; undefined entries stay undefined. The naive
+// references run on these, so a fused float32 result is compared with a reference free of float32 rounding.
+inline Tensors f64_copies(const Tensors& in) {
+  Tensors out;
+  for (const Tensor& x : in)
+    out.push_back(x.defined() ? x.detach().to(engine::DType::F64).clone().requires_grad_() : Tensor());
+  return out;
 }
 
 // Max |a - b| / (atol + rtol * |b|) over all elements; <= 1 means "close".
