@@ -5,7 +5,8 @@
 // Pile-up: --event is a simulated pile-up event (pileup_event<id>.safetensors, data/pileup_sim.h); writes
 // DIR/probabilities.csv (the LV probability of every particle), DIR/metrics.json (the model against CHS and the
 // PUPPI-style weights on this event: ROC AUC, AP and accuracy on the neutral targets, leading-jet pT response) and,
-// with --plot, DIR/eta_phi.svg (particles coloured by the probability).
+// with --plot, DIR/eta_phi.svg (particles coloured by the probability). --event may also be a pile-up dataset folder
+// (simulate --pileup): then every event of it is classified and DIR/metrics.json holds the comparison over them all.
 // Tracking:
 // PREFIX is a TrackML event prefix (DIR/event000001000; .csv or .csv.gz files) or a processed sample file. Writes
 // DIR/submission.csv (hit_id,track_id of the pixel hits the model sees), DIR/metrics.json and, with truth, prints
@@ -145,6 +146,34 @@ std::string default_out_dir(const std::string& checkpoint, const std::string& ev
   return (fs::path(checkpoint).parent_path() / ("infer-" + fs::path(event_path).stem().string())).string();
 }
 
+// The pile-up path on a dataset folder: every event of its manifest, one comparison over all of them.
+void infer_pileup_dataset(models::PileupModel& model, const std::string& backbone, const std::string& dir,
+                          const std::string& out_dir, engine::Device device, StageTimer& timer) {
+  const data::pileup::PileupDataset ds = data::pileup::read_pileup_manifest(dir);  // throws with the path
+  std::vector<std::string> files = ds.train;
+  files.insert(files.end(), ds.valid.begin(), ds.valid.end());
+  files.insert(files.end(), ds.test.begin(), ds.test.end());
+  if (files.empty()) throw std::runtime_error(dir + ": the dataset has no events");
+  const std::vector<data::pileup::PileupEvent> events = timer.run("read events", [&] {
+    std::vector<data::pileup::PileupEvent> v;
+    for (const std::string& f : files) v.push_back(data::pileup::load_pileup_event(f));
+    return v;
+  });
+  std::vector<const data::pileup::PileupEvent*> ptrs;
+  for (const auto& ev : events) ptrs.push_back(&ev);
+  engine::NoGradGuard no_grad;
+  const nlohmann::json rows = timer.run("classify + metrics + jets", [&] {
+    return app::compare_with_baselines(ptrs, [&](const auto& ev) { return app::pileup_probabilities(model, ev, device); },
+                                       backbone);
+  });
+  fs::create_directories(out_dir);
+  const nlohmann::json report = {{"task", "pileup"}, {"model", backbone}, {"dataset", dir}, {"events", events.size()},
+                                 {"all_events", rows}, {"seconds", timer.json()}};
+  write_text_atomic(out_dir + "/metrics.json", report.dump(2) + "\n");
+  app::print_comparison(fmt::format("{} events", events.size()), rows);
+  fmt::print("wrote {}/metrics.json\n", out_dir);
+}
+
 // The pile-up path (see the file comment).
 void infer_pileup(const std::string& checkpoint, const engine::io::CheckpointInfo& info, const std::string& event_path,
                   std::string out_dir, engine::Device device, bool plot) {
@@ -159,6 +188,11 @@ void infer_pileup(const std::string& checkpoint, const engine::io::CheckpointInf
     m->eval();
     return m;
   });
+  if (fs::is_directory(event_path)) {
+    infer_pileup_dataset(*model, backbone, event_path, out_dir.empty() ? default_out_dir(checkpoint, event_path) : out_dir,
+                         device, timer);
+    return;
+  }
   const data::pileup::PileupEvent ev = timer.run("read event", [&] { return data::pileup::load_pileup_event(event_path); });
   if (ev.size() == 0) throw std::runtime_error(event_path + ": the event has no particles");
   engine::NoGradGuard no_grad;

@@ -1,6 +1,9 @@
 // simulate: writes simulated TrackML events (hits, truth, particles, cells) to a folder.
 //   simulate --events 10 --out DIR [--mu 200] [--seed S] [--detector detectors.csv] [--gzip]
 //            [--first-event-id N] [--pixel-only]
+//   simulate --pileup --events 300 --out DIR [--seed S]
+//            pile-up mitigation events instead (data/pileup_sim.h: mu 140-200, 7k-10k particles each, a manifest
+//            with the 80/10/10 split), the format apps/train --task pileup --data DIR and apps/infer read.
 // Each file is written atomically (temp file + rename), so an interrupted run never leaves a half-written file.
 #include <chrono>
 #include <cstdio>
@@ -12,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "data/detector.h"
+#include "data/pileup_sim.h"
 #include "data/simulator.h"
 #include "data/trackml_io.h"
 
@@ -30,9 +34,20 @@ int main(int argc, char** argv) {
   app.add_flag("--gzip", gzip, "write .csv.gz files");
   app.add_option("--first-event-id", first_event_id, "id of the first event")->check(CLI::NonNegativeNumber);
   app.add_flag("--pixel-only", cfg.pixel_only, "simulate only the pixel volumes 7, 8, 9");
+  bool pileup = false;
+  app.add_flag("--pileup", pileup, "simulate pile-up mitigation events (particles, vertex labels) instead");
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (pileup) {
+      data::pileup::PileupConfig pcfg;
+      pcfg.seed = cfg.seed;
+      const auto t0 = std::chrono::steady_clock::now();
+      data::pileup::write_pileup_dataset(out, events, pcfg);
+      fmt::print("{} pile-up events (seed {}) in {}, {:.1f} s\n", events, pcfg.seed, out,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      return 0;
+    }
     const data::Detector loaded = detector_path.empty() ? data::Detector{} : data::read_detectors(detector_path);
     const data::Detector& det = detector_path.empty() ? data::builtin_detector() : loaded;
     std::filesystem::create_directories(out);

@@ -144,8 +144,8 @@ int run_pileup(Cli& c, const Json& overrides, engine::Device device) {
   models::PileupModel model(c.model_name, data::pileup::kFeatures, overrides);
   model.to(device);
   const std::string ckpt_name = "pileup-" + c.model_name;
-  c.opt.config_json = overrides.dump();
-  const Json run = {{"task", "pileup"}, {"model", c.model_name}, {"config", overrides}, {"data", dir},
+  c.opt.config_json = model.config().dump();
+  const Json run = {{"task", "pileup"}, {"model", c.model_name}, {"config", model.config()}, {"data", dir},
                     {"lr", c.opt.lr}, {"epochs", c.opt.epochs}, {"seed", c.opt.seed}, {"device", device.str()}};
   c.opt.run_info_json = run.dump();
   write_json(c.opt.out_dir + "/run.json", run);

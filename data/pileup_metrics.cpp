@@ -146,10 +146,14 @@ std::vector<Jet> cluster_jets(const PileupEvent& ev, const std::vector<double>& 
 #endif
 }
 
-std::vector<double> model_weights(const PileupEvent& ev, const std::vector<double>& neutral_probability) {
+std::vector<double> model_weights(const PileupEvent& ev, const std::vector<double>& neutral_probability,
+                                  const std::vector<double>& soft_neutral_weights) {
+  if (neutral_probability.size() != ev.size() || soft_neutral_weights.size() != ev.size())
+    throw std::invalid_argument("model_weights: one weight per particle expected");
   std::vector<double> w = chs_weights(ev);
   for (size_t i = 0; i < ev.size(); ++i)
     if (ev.is_neutral_target(i)) w[i] = neutral_probability[i];
+    else if (ev.charge[i] == 0) w[i] = soft_neutral_weights[i];
   return w;
 }
 

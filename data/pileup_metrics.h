@@ -32,9 +32,12 @@ struct Jet {
 std::vector<Jet> cluster_jets(const PileupEvent& ev, const std::vector<double>& weights, double r = 0.4,
                               double pt_min = 20.0);
 
-// Weights of the reconstruction a model makes: charged as CHS, neutrals weighted by the model's LV probability
-// (neutrals below the target pT threshold, which the model is not trained on, keep weight 1 as in CHS).
-std::vector<double> model_weights(const PileupEvent& ev, const std::vector<double>& neutral_probability);
+// Weights of the reconstruction a model makes: charged as CHS, the neutral targets (pT > 0.9 GeV, what the model is
+// trained on) weighted by the model's LV probability, and the soft neutrals below that threshold, which the model never
+// sees as targets, by `soft_neutral_weights` (the PUPPI-style weights in the comparisons, so that the model's row and
+// the PUPPI row differ only on the targets).
+std::vector<double> model_weights(const PileupEvent& ev, const std::vector<double>& neutral_probability,
+                                  const std::vector<double>& soft_neutral_weights);
 
 // Leading-jet response over events: truth = anti-kT on the leading-vertex particles, reco = anti-kT with `weights`;
 // resolution = RMS of (reco - truth) / truth, bias = its mean; also the mean jet multiplicity difference.

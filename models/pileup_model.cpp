@@ -11,7 +11,7 @@ using namespace engine;
 constexpr int64_t kClasses = 7, kClassDim = 10;
 
 PileupModel::PileupModel(const std::string& name, int64_t in_features, const Config& overrides)
-    : name_(name), config_(overrides) {
+    : name_(name) {
   Config c = overrides;
   // --size S means the paper's pile-up S model where it has one (registry "pileup-S"), else the tracking preset
   const std::string size = config_get<std::string>(c, "size", "");

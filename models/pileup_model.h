@@ -18,11 +18,12 @@ class PileupModel : public engine::nn::Module {
   PileupModel(const std::string& name, int64_t in_features, const Config& overrides);
   Tensor forward(const ModelInput& in);  // logits [N]
   const std::string& name() const { return name_; }
-  const Config& config() const { return config_; }  // the overrides it was built from (for checkpoints)
+  // The backbone's full effective config (defaults, size preset and overrides merged; x_dim / coords_dim included),
+  // saved with checkpoints so that a later change of the shipped defaults or presets cannot change what is loaded.
+  const Config& config() const { return backbone_->config(); }
 
  private:
   std::string name_;
-  Config config_;
   std::shared_ptr<engine::nn::Embedding> class_embedding_;
   std::shared_ptr<TrackingModel> backbone_;
   std::shared_ptr<engine::nn::Linear> out_proj_;

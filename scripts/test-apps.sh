@@ -38,6 +38,11 @@ EV="$T/events/event000001000"
   --out "$T/pu" --threads 2 > "$T/pu.txt" 2>&1 && grep -q PUPPI "$T/pu/final.json" && ok "pile-up train" \
   || { bad "pile-up train"; tail -5 "$T/pu.txt"; }
 PU_EVENT=$(ls "$T"/cache/pileup-*/pileup_event*.safetensors | tail -1)
+# a held-out pile-up set from apps/simulate, and infer over the whole folder
+"$BUILD/apps/simulate" --pileup --events 3 --seed 9 --out "$T/pu-held-out" > /dev/null \
+  && "$BUILD/apps/infer" --checkpoint "$T/pu/best.safetensors" --event "$T/pu-held-out" --out "$T/pu-set" > "$T/pu-set.txt" 2>&1 \
+  && grep -q '"events": 3' "$T/pu-set/metrics.json" && ok "pile-up infer on a dataset folder" \
+  || { bad "pile-up infer on a dataset folder"; cat "$T/pu-set.txt"; }
 "$BUILD/apps/infer" --checkpoint "$T/pu/best.safetensors" --event "$PU_EVENT" --out "$T/pu-infer" --plot > "$T/pu-infer.txt" 2>&1 \
   && grep -q average_precision "$T/pu-infer/metrics.json" && [[ -s "$T/pu-infer/probabilities.csv" && -s "$T/pu-infer/eta_phi.svg" ]] \
   && ok "pile-up infer outputs" || { bad "pile-up infer"; cat "$T/pu-infer.txt"; }

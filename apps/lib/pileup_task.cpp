@@ -86,7 +86,7 @@ nlohmann::json compare_with_baselines(const std::vector<const PileupEvent*>& eve
     for (size_t i = 0; i < ev->size(); ++i)
       if (ev->is_neutral_target(i))
         s_model.push_back(p[i]), s_puppi.push_back(puppi[i]), s_chs.push_back(1.0), labels.push_back(ev->label[i]);
-    jets_model.add(*ev, data::pileup::model_weights(*ev, p));
+    jets_model.add(*ev, data::pileup::model_weights(*ev, p, puppi));
     jets_chs.add(*ev, data::pileup::chs_weights(*ev));
     jets_puppi.add(*ev, puppi);
   }
