@@ -195,3 +195,26 @@ TEST_CASE("CHS and PUPPI-style baselines on a simulated event") {
   CHECK(chs_acc.result().events == 4);
   CHECK(chs_acc.result().bias > puppi_acc.result().bias);
 }
+
+TEST_CASE("model weights: the model on the neutral targets, the given weights on soft neutrals, CHS on charged") {
+  PileupConfig cfg;
+  cfg.seed = 23;
+  const PileupEvent ev = PileupSimulator(cfg).simulate(1);
+  const std::vector<double> prob(ev.size(), 0.25), soft(ev.size(), 0.5);
+  const auto w = model_weights(ev, prob, soft), chs = chs_weights(ev);
+  int64_t targets = 0, softs = 0;
+  for (size_t i = 0; i < ev.size(); ++i) {
+    if (ev.is_neutral_target(i)) {
+      CHECK(w[i] == 0.25);
+      ++targets;
+    } else if (ev.charge[i] == 0) {
+      CHECK(w[i] == 0.5);
+      ++softs;
+    } else {
+      CHECK(w[i] == chs[i]);
+    }
+  }
+  CHECK(targets > 0);
+  CHECK(softs > 0);
+  CHECK_THROWS_WITH(model_weights(ev, std::vector<double>(3, 0.0), soft), doctest::Contains("one weight per particle"));
+}
