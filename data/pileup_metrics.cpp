@@ -181,6 +181,16 @@ JetResponse JetResponseAccumulator::result() const {
   double var = 0;
   for (double x : rel_) var += (x - r.bias) * (x - r.bias);
   r.resolution = std::sqrt(var / n);
+  std::vector<double> sorted = rel_;
+  std::sort(sorted.begin(), sorted.end());
+  auto quantile = [&](double q) {  // linear interpolation, as numpy's default
+    const double pos = q * (n - 1);
+    const size_t lo = static_cast<size_t>(std::floor(pos)), hi = std::min(lo + 1, sorted.size() - 1);
+    return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+  };
+  r.median = quantile(0.5);
+  r.resolution_q68 = 0.5 * (quantile(0.84) - quantile(0.16));
+  r.per_event = rel_;
   r.multiplicity_diff = std::accumulate(mult_.begin(), mult_.end(), 0.0) / n;
   return r;
 }

@@ -40,10 +40,13 @@ std::vector<double> model_weights(const PileupEvent& ev, const std::vector<doubl
                                   const std::vector<double>& soft_neutral_weights);
 
 // Leading-jet response over events: truth = anti-kT on the leading-vertex particles, reco = anti-kT with `weights`;
-// resolution = RMS of (reco - truth) / truth, bias = its mean; also the mean jet multiplicity difference.
+// per event r = (reco - truth) / truth; bias = mean of r, resolution = its RMS about the mean (sensitive to single
+// outlier events), and the robust pair median / q68 resolution = half the 16%-84% quantile range (linear
+// interpolation between order statistics); also the mean jet multiplicity difference, and r per event.
 struct JetResponse {
-  double bias = 0, resolution = 0, multiplicity_diff = 0;
+  double bias = 0, resolution = 0, median = 0, resolution_q68 = 0, multiplicity_diff = 0;
   int64_t events = 0;
+  std::vector<double> per_event;  // r, in the order the events were added
 };
 class JetResponseAccumulator {
  public:

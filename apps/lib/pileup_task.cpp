@@ -97,6 +97,9 @@ nlohmann::json compare_with_baselines(const std::vector<const PileupEvent*>& eve
                           {"accuracy", data::pileup::accuracy_at(s, labels, 0.5)},
                           {"leading_jet_pt_bias", r.bias},
                           {"leading_jet_pt_resolution", r.resolution},
+                          {"leading_jet_pt_median", r.median},
+                          {"leading_jet_pt_resolution_q68", r.resolution_q68},
+                          {"leading_jet_response_per_event", r.per_event},
                           {"jet_multiplicity_diff", r.multiplicity_diff},
                           {"neutral_targets", labels.size()}};
   };
@@ -104,11 +107,13 @@ nlohmann::json compare_with_baselines(const std::vector<const PileupEvent*>& eve
 }
 
 void print_comparison(const std::string& title, const nlohmann::json& rows) {
-  fmt::print("{:<14} {:>8} {:>8} {:>10} {:>10}\n", title, "ROC AUC", "AP", "jet bias", "jet resol.");
+  fmt::print("{:<14} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10}\n", title, "ROC AUC", "AP", "jet bias", "jet resol.",
+             "median", "q68 resol.");
   for (const auto& [name, r] : rows.items())
-    fmt::print("{:<14} {:8.4f} {:8.4f} {:10.4f} {:10.4f}\n", name, r["roc_auc"].get<double>(),
+    fmt::print("{:<14} {:8.4f} {:8.4f} {:10.4f} {:10.4f} {:10.4f} {:10.4f}\n", name, r["roc_auc"].get<double>(),
                r["average_precision"].get<double>(), r["leading_jet_pt_bias"].get<double>(),
-               r["leading_jet_pt_resolution"].get<double>());
+               r["leading_jet_pt_resolution"].get<double>(), r["leading_jet_pt_median"].get<double>(),
+               r["leading_jet_pt_resolution_q68"].get<double>());
 }
 
 StepOutput PileupTask::run(data::Split split, size_t index, bool with_metrics) {

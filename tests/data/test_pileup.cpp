@@ -194,6 +194,14 @@ TEST_CASE("CHS and PUPPI-style baselines on a simulated event") {
   MESSAGE("leading-jet bias CHS " << chs_acc.result().bias << ", PUPPI " << puppi_acc.result().bias);
   CHECK(chs_acc.result().events == 4);
   CHECK(chs_acc.result().bias > puppi_acc.result().bias);
+  // the robust summaries agree with the per-event responses: median of 4 = mean of the middle two; the q68 width is
+  // half the 16%-84% range with numpy's linear interpolation (positions 0.48 and 2.52 of 0..3)
+  std::vector<double> r = chs_acc.result().per_event;
+  REQUIRE(r.size() == 4);
+  std::sort(r.begin(), r.end());
+  CHECK(chs_acc.result().median == doctest::Approx(0.5 * (r[1] + r[2])));
+  const double q16 = r[0] + 0.48 * (r[1] - r[0]), q84 = r[2] + 0.52 * (r[3] - r[2]);
+  CHECK(chs_acc.result().resolution_q68 == doctest::Approx(0.5 * (q84 - q16)));
 }
 
 TEST_CASE("model weights: the model on the neutral targets, the given weights on soft neutrals, CHS on charged") {
