@@ -38,6 +38,7 @@ struct Cli {
   app::TrackingTaskOptions tracking;
   int pileup_events = 40;
   double lr = 0, time_limit_min = 0;
+  double resumed_lr = 0;  // --resume: the base learning rate of the run being resumed (its run info)
   int epochs = 0, threads = 0;
   int64_t step_size = 0;
 };
@@ -78,7 +79,9 @@ Json mean_metrics(app::Task& task, data::Split split) {
 // Fills opt from the command line and the reference's per-model defaults; creates the run folder.
 void finish_options(Cli& c, const std::string& ref_name) {
   const Json ref = models::reference_training(ref_name);
-  c.opt.lr = c.lr > 0 ? c.lr : ref["lr"].get<double>();
+  // the schedule's base rate: --lr, else that of the run being resumed, else the reference's
+  c.opt.lr = c.lr > 0 ? c.lr : c.resumed_lr > 0 ? c.resumed_lr : ref["lr"].get<double>();
+  c.opt.resume_with_lr = c.opt.resume && c.lr > 0;  // --resume --lr X: continue at X (the new base rate)
   c.opt.epochs = c.epochs > 0 ? c.epochs : ref["epochs"].get<int>();
   c.opt.step_size = c.step_size > 0 ? c.step_size : ref["step_size"].get<int64_t>();
   c.opt.time_limit_s = c.time_limit_min * 60.0;
@@ -192,7 +195,7 @@ int main(int argc, char** argv) {
   cli.add_option("--sim-seed", c.data.sim_seed, "seed of the simulated dataset");
   cli.add_option("--pileup-events", c.pileup_events, "pile-up events to simulate when no --data is given");
   cli.add_option("--epochs", c.epochs, "epochs (default: the reference's)");
-  cli.add_option("--lr", c.lr, "Adam learning rate (default: the reference's)");
+  cli.add_option("--lr", c.lr, "Adam learning rate (default: the reference's; with --resume: continue at this rate)");
   cli.add_option("--step-size", c.step_size, "StepLR step in epochs, gamma 0.5 (default: the reference's)");
   cli.add_option("--seed", c.opt.seed, "seed of the model init, shuffling and dropout");
   cli.add_option("--device", c.device_name, "cpu or cuda[:N]");
@@ -222,6 +225,10 @@ int main(int argc, char** argv) {
       if (!c.model_name.empty() && c.model_name != stored)
         throw std::runtime_error(fmt::format("--resume: {} holds a {} run, not {}", c.opt.out_dir, info.model_name, c.model_name));
       c.model_name = stored;
+      if (info.extra.count("run")) {
+        const Json run = Json::parse(info.extra.at("run"), nullptr, false);
+        if (run.is_object() && run.contains("lr")) c.resumed_lr = run["lr"].get<double>();
+      }
       overrides = Json::parse(info.config_json);
       overrides.erase("x_dim"), overrides.erase("coords_dim");
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end test of the programs (run by CTest as "apps"): simulate two small events, train hmambav2-S for one
-# short epoch, resume it, run infer on an event, train and infer the pile-up task, and check that bad inputs give a one-line error and a non-zero
+# short epoch, resume it (at the run's rate, and with --lr at a new one), run infer on an event, train and infer the pile-up task, and check that bad inputs give a one-line error and a non-zero
 # exit: a missing column, a NaN coordinate, an empty event, a checkpoint of another model, a missing file.
 # Usage: scripts/test-apps.sh BUILD_DIR
 set -uo pipefail
@@ -26,8 +26,14 @@ export HEP_CACHE="$T/cache"
 "$BUILD/apps/train" --model hmambav2 --size S --data "$T/events" --sectors 10 --epochs 1 --max-steps 2 --lr 1e-3 \
   --out "$T/run" --threads 2 > "$T/train.txt" 2>&1 || { bad "train"; cat "$T/train.txt"; }
 [[ -f "$T/run/best.safetensors" && -f "$T/run/metrics.jsonl" && -f "$T/run/final.json" ]] && ok "train outputs" || bad "train outputs"
-"$BUILD/apps/train" --out "$T/run" --resume --epochs 2 --max-steps 2 --data "$T/events" --threads 2 > "$T/resume.txt" 2>&1 \
-  && [[ $(wc -l < "$T/run/metrics.jsonl") -eq 2 ]] && ok "resume continues at epoch 2" || { bad "resume"; tail -5 "$T/resume.txt"; }
+# two resumed epochs: the second one follows a schedule step, which must keep the run's own rate (1e-3, not the
+# reference's default for hmambav2)
+"$BUILD/apps/train" --out "$T/run" --resume --epochs 3 --max-steps 2 --data "$T/events" --threads 2 > "$T/resume.txt" 2>&1 \
+  && [[ $(wc -l < "$T/run/metrics.jsonl") -eq 3 ]] && tail -1 "$T/run/metrics.jsonl" | grep -q '"lr":0.001' \
+  && ok "resume continues at epoch 2 and at the run's rate" || { bad "resume"; tail -5 "$T/resume.txt"; }
+"$BUILD/apps/train" --out "$T/run" --resume --epochs 4 --max-steps 2 --lr 5e-4 --data "$T/events" --threads 2 > "$T/resume2.txt" 2>&1 \
+  && grep -q "resuming at lr 0.0005" "$T/resume2.txt" && tail -1 "$T/run/metrics.jsonl" | grep -q '"lr":0.0005' \
+  && ok "resume --lr continues at the new rate" || { bad "resume --lr"; tail -5 "$T/resume2.txt"; }
 EV="$T/events/event000001000"
 "$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --event "$EV" --out "$T/infer" --plot > "$T/infer.txt" 2>&1 \
   && grep -q trackml_score "$T/infer/metrics.json" && [[ -s "$T/infer/submission.csv" && -s "$T/infer/event.svg" ]] \

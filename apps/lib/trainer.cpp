@@ -172,6 +172,10 @@ TrainResult train(engine::nn::Module& model, const std::string& model_name, Task
     global_step = info.step;
     if (info.extra.count("best_metric")) result.best_metric = std::stod(info.extra.at("best_metric"));
     if (info.extra.count("best_epoch")) result.best_epoch = std::stoi(info.extra.at("best_epoch"));
+    if (o.resume_with_lr) {
+      fmt::print(stderr, "resuming at lr {:.3g} (the checkpoint had {:.3g})\n", o.lr, optimizer.lr());
+      optimizer.set_lr(o.lr);
+    }
     fmt::print(stderr, "resuming {} from epoch {} (best {} so far {:.4f})\n", o.out_dir, start_epoch,
                task.main_metric(), result.best_metric);
   } else {

@@ -40,6 +40,8 @@ struct TrainOptions {
   int64_t step_size = 500;
   uint64_t seed = 42;
   bool resume = false;
+  bool resume_with_lr = false;       // with resume: continue at `lr` (the schedule's base rate either way) instead
+                                     // of the current rate saved in the checkpoint
   bool train_metrics = false;        // metrics on the training phase too (the reference does; costs a kNN per step)
   bool test_each_epoch = true;       // the reference evaluates the test split every epoch
   double time_limit_s = 0;           // stop after the epoch during which this wall time is exceeded (0 = none)
