@@ -25,6 +25,7 @@
 #include <random>
 #include <thread>
 
+#include "data/csv.h"
 #include "data/graphs.h"
 #include "data/svg_plot.h"
 #include "engine/engine.h"
@@ -286,15 +287,8 @@ Json machine_info(const Cli& c, Device device) {
           {"seed", c.seed}, {"sizes", c.sizes}, {"mem_limit_mb", c.mem_limit_mb}};
 }
 
-void write_json(const std::string& path, const Json& j) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << j.dump(2) << "\n";
-    if (!f) throw std::runtime_error("cannot write " + tmp);
-  }
-  std::filesystem::rename(tmp, path);
-}
+// Pretty-printed JSON, written atomically (data/csv.h).
+void write_json(const std::string& path, const Json& j) { data::write_text_file_atomic(path, j.dump(2) + "\n", false); }
 
 Json results(const Cli& c, Device device, const std::vector<Bench>& benches) {
   Json ms = Json::array();

@@ -25,6 +25,7 @@
 #include "apps/lib/pileup_task.h"
 #include "apps/lib/tracking_task.h"
 #include "data/cache.h"
+#include "data/csv.h"
 #include "data/detector.h"
 #include "data/efficiency.h"
 #include "data/features.h"
@@ -111,13 +112,7 @@ void check_sample(const data::Sample& s, const std::string& path) {
 }
 
 void write_text_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << text;
-    if (!f) throw std::runtime_error("cannot write " + tmp);
-  }
-  fs::rename(tmp, path);
+  data::write_text_file_atomic(path, text, /*gzip=*/false);
 }
 
 std::string submission_csv(const std::vector<int64_t>& hit_id, const std::vector<int64_t>& track_id) {

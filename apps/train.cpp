@@ -21,6 +21,7 @@
 #include "apps/lib/pileup_task.h"
 #include "apps/lib/tracking_task.h"
 #include "apps/lib/trainer.h"
+#include "data/csv.h"
 #include "data/pileup_metrics.h"
 #include "data/track_building.h"
 #include "engine/engine.h"
@@ -54,15 +55,8 @@ Json read_overrides(const std::string& path) {
   }
 }
 
-void write_json(const std::string& path, const Json& j) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << j.dump(2) << "\n";
-    if (!f) throw std::runtime_error("cannot write " + tmp);
-  }
-  std::filesystem::rename(tmp, path);
-}
+// Pretty-printed JSON, written atomically (data/csv.h).
+void write_json(const std::string& path, const Json& j) { data::write_text_file_atomic(path, j.dump(2) + "\n", false); }
 
 // Mean of each metric over a split, with the model in eval mode.
 Json mean_metrics(app::Task& task, data::Split split) {

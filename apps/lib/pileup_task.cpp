@@ -61,7 +61,9 @@ engine::Tensor pileup_logits(models::PileupModel& model, const PileupEvent& ev, 
     coords[i * 4 + 1] = coords[i * 4 + 3] = ev.phi[i];
   }
   const engine::Tensor x = engine::from_vector(ev.features(), {n, data::pileup::kFeatures}).to(device);
-  engine::Tensor edges;  // [2, E] the 60-NN (eta, phi) graph, for the models that read it (pct)
+  // [2, E] the 60-NN (eta, phi) graph, for the models that read it (pct). Rebuilt per call on purpose: the kd-tree
+  // search costs ~1-2% of a pct step, while keeping every event's graph would hold ~10 MB per event.
+  engine::Tensor edges;
   if (models::reads_edge_index(model.name())) {
     std::vector<float> eta_phi(static_cast<size_t>(n) * 2);
     for (int64_t i = 0; i < n; ++i) eta_phi[i * 2] = ev.eta[i], eta_phi[i * 2 + 1] = ev.phi[i];
