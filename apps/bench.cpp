@@ -218,14 +218,9 @@ Bench make_bench(const std::string& name, const std::string& size, uint64_t seed
   Bench b;
   b.name = name;
   b.config_size = size.empty() ? "S" : size;
+  if (b.config_size != "ref" && !models::has_size_preset(name, b.config_size)) b.config_size = "ref";  // shipped config
   engine::manual_seed(seed);
-  try {
-    b.model = models::build_tracking_model(name, b.config_size == "ref" ? Json::object() : Json{{"size", b.config_size}});
-  } catch (const std::invalid_argument&) {
-    engine::manual_seed(seed);
-    b.model = models::build_tracking_model(name);
-    b.config_size = "ref";
-  }
+  b.model = models::build_tracking_model(name, b.config_size == "ref" ? Json::object() : Json{{"size", b.config_size}});
   b.model->to(device);
   b.adam = std::make_unique<engine::optim::Adam>(b.model->named_parameters(),
                                                  models::reference_training(name)["lr"].get<double>());
