@@ -2,15 +2,20 @@
 // comparisons.
 // gradcheck(f, inputs): loss = sum(f(inputs) * R) with a fixed random upstream gradient R; the analytic gradient of
 // every input that requires grad is compared with central differences, element by element.
+// check_module_f32_vs_f64(m, x, fused, reference): a module run in float32 against a reference run on float64 copies
+// of the same weights and input; output, input gradient and every parameter gradient.
 #pragma once
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <functional>
 #include <random>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "engine/engine.h"
+#include "engine/nn/module.h"
 
 namespace testing {
 
@@ -67,6 +72,53 @@ inline double scaled_err(const Tensor& a, const Tensor& b) {
     den = std::max(den, std::abs(vb[i]));
   }
   return den == 0 ? num : num / den;
+}
+
+// Module-level float32 check. `fused(x)` runs the module as it is (float32) on a copy of x32; then the module's
+// weights are converted to float64 and `reference(x)` (a naive composition, or the module itself where its fused
+// kernels are checked against naive ones elsewhere) runs on a float64 copy of x32. With the same random upstream
+// gradient, the output, the input gradient and the gradient of every parameter must agree within tol (scaled_err).
+// A parameter the reference leaves without a gradient is skipped; names in `near_zero` have an exact gradient of
+// zero (roundoff on both sides), checked as max |g| < tol instead. The module is float32 again on return.
+inline void check_module_f32_vs_f64(engine::nn::Module& m, const Tensor& x32,
+                                    const std::function<Tensor(const Tensor&)>& fused,
+                                    const std::function<Tensor(const Tensor&)>& reference, double tol = 1e-5,
+                                    const std::set<std::string>& near_zero = {}) {
+  auto param_grads = [&m] {
+    Tensors gs;
+    for (const Tensor& p : m.parameters()) gs.push_back(p.grad().defined() ? p.grad().clone() : Tensor());
+    return gs;
+  };
+  m.zero_grad();
+  Tensor xa = x32.detach().clone().requires_grad_();
+  Tensor ya = fused(xa);
+  Tensor R = rand_f64(ya.shape(), 5, -1.0, 1.0, false);
+  engine::sum(ya * R.to(engine::DType::F32)).backward();
+  const Tensors ga = param_grads();
+  m.zero_grad();
+  m.to(engine::DType::F64);
+  Tensor xb = x32.detach().to(engine::DType::F64).clone().requires_grad_();
+  Tensor yb = reference(xb);
+  engine::sum(yb * R).backward();
+  const Tensors gb = param_grads();
+  const double e_out = scaled_err(ya, yb), e_x = scaled_err(xa.grad(), xb.grad());
+  CHECK_MESSAGE(e_out <= tol, "forward err " << e_out);
+  CHECK_MESSAGE(e_x <= tol, "grad x err " << e_x);
+  const auto names = m.named_parameters();
+  for (size_t i = 0; i < names.size(); ++i) {
+    CAPTURE(names[i].first);
+    if (!gb[i].defined()) continue;
+    REQUIRE(ga[i].defined());
+    if (near_zero.count(names[i].first)) {
+      CHECK(engine::amax(engine::abs(ga[i])).item() < tol);
+      CHECK(engine::amax(engine::abs(gb[i])).item() < tol);
+      continue;
+    }
+    const double e = scaled_err(ga[i], gb[i]);
+    CHECK_MESSAGE(e <= tol, "grad " << names[i].first << " err " << e);
+  }
+  m.zero_grad();
+  m.to(engine::DType::F32);
 }
 
 #define CHECK_CLOSE(a, b, atol, rtol)                                              \

@@ -88,41 +88,6 @@ void randomise(engine::nn::Module& m, uint64_t seed) {
   }
 }
 
-std::vector<Tensor> param_grads(engine::nn::Module& m) {
-  std::vector<Tensor> gs;
-  for (const Tensor& p : m.parameters()) gs.push_back(p.grad().defined() ? p.grad().clone() : Tensor());
-  return gs;
-}
-
-// Output and every gradient (input and parameters) of fused(x) vs naive(x) on float64 copies of the module.
-template <class M, class F1, class F2>
-void compare_module(M& m, const Tensor& x32, F1 fused, F2 naive, double tol) {
-  Tensor R = testing::rand_f64(fused(x32.detach()).shape(), 5, -1, 1, false);
-  m.zero_grad();
-  Tensor xa = x32.detach().clone().requires_grad_();
-  Tensor ya = fused(xa);
-  engine::sum(ya * R.to(DType::F32)).backward();
-  auto ga = param_grads(m);
-  m.zero_grad();
-  m.to(DType::F64);
-  Tensor xb = x32.detach().to(DType::F64).requires_grad_();
-  Tensor yb = naive(xb);
-  engine::sum(yb * R).backward();
-  auto gb = param_grads(m);
-  CHECK_MESSAGE(testing::scaled_err(ya, yb) <= tol, "forward err " << testing::scaled_err(ya, yb));
-  CHECK_MESSAGE(testing::scaled_err(xa.grad(), xb.grad()) <= tol, "grad x err " << testing::scaled_err(xa.grad(), xb.grad()));
-  auto names = m.named_parameters();
-  for (size_t i = 0; i < names.size(); ++i) {
-    CAPTURE(names[i].first);
-    if (!gb[i].defined()) continue;
-    REQUIRE(ga[i].defined());
-    const double e = testing::scaled_err(ga[i], gb[i]);
-    CHECK_MESSAGE(e <= tol, "grad " << names[i].first << " err " << e);
-  }
-  m.zero_grad();
-  m.to(DType::F32);
-}
-
 // Random graph on N nodes: a self loop for each node plus `per` random in-edges, some nodes with none.
 Tensor random_edges(int64_t N, int64_t per, uint64_t seed, bool self_loops = true) {
   std::vector<int64_t> src, dst;
@@ -224,7 +189,7 @@ TEST_CASE("GatedDeltaProduct: fused module matches the per-token reference (outp
     layers::GatedDeltaProduct m(8, o);
     randomise(m, 10 + L);
     Tensor x = testing::rand_f32({L, 8}, 20 + L, -1, 1);
-    compare_module(
+    testing::check_module_f32_vs_f64(
         m, x, [&](const Tensor& u) { return m.forward(u); }, [&](const Tensor& u) { return gd_ref::naive_gdp(m, u); },
         1e-5);
   }
@@ -236,7 +201,7 @@ TEST_CASE("GatedDeltaProduct: fused module matches the per-token reference (outp
   o3.chunk = 5;
   layers::GatedDeltaProduct m3(6, o3);
   randomise(m3, 77);
-  compare_module(
+  testing::check_module_f32_vs_f64(
       m3, testing::rand_f32({9, 6}, 4, -1, 1), [&](const Tensor& u) { return m3.forward(u); },
       [&](const Tensor& u) { return gd_ref::naive_gdp(m3, u); }, 1e-5);
 }
@@ -267,7 +232,7 @@ TEST_CASE("LocalAggregation: explicit-loop reference, isolated nodes, float64 gr
   layers::LocalAggregation m(6);
   randomise(m, 4);
   Tensor ei = random_edges(23, 4, 3);
-  compare_module(
+  testing::check_module_f32_vs_f64(
       m, testing::rand_f32({23, 6}, 2, -1, 1), [&](const Tensor& u) { return m.forward(u, ei); },
       [&](const Tensor& u) { return gd_ref::naive_local_agg(m, u, ei); }, 1e-5);
   // No edges at all: gelu(W_self x + b).
@@ -304,7 +269,7 @@ TEST_CASE("GatedDeltaProductBlock (plain and local1): reference composition and 
       Tensor gt = gd_ref::lin(n, *blk.mlp->gate_proj);
       return r + gd_ref::lin(gt * sigmoid(gt) * gd_ref::lin(n, *blk.mlp->up_proj), *blk.mlp->down_proj);
     };
-    compare_module(
+    testing::check_module_f32_vs_f64(
         blk, testing::rand_f32({N, 8}, 40, -1, 1), [&](const Tensor& u) { return blk.forward(u, ei); }, naive, 1e-5);
     // Small float64 gradcheck of the whole block w.r.t. its input.
     layers::GatedDeltaProductOptions s;

@@ -1,5 +1,6 @@
 // EdgeConv and GravNetConv against explicit per-node loops (the reference's formulas, one node at a time, through
-// the same module weights), forward and every gradient in float32, plus float64 finite-difference checks.
+// the same module weights, run in float64 on the fused run's neighbour index), forward and every gradient of the
+// float32 layers within 1e-5, duplicate points (kNN ties), plus float64 finite-difference checks.
 #include <algorithm>
 #include <vector>
 
@@ -7,6 +8,7 @@
 #include "layers/graph_conv.h"
 #include "layers/knn.h"
 
+using engine::DType;
 using engine::Tensor;
 using engine::Tensors;
 
@@ -58,6 +60,19 @@ Tensors run(engine::nn::Module& m, Tensor& x, F&& f) {
   return r;
 }
 
+// The reference on float64 copies of the module and of x (the neighbour index stays the fused run's), converted back
+// to float32 weights on return: {out, grad x, grads of all parameters}, all float64.
+template <class F>
+Tensors run_f64(engine::nn::Module& m, const Tensor& x32, F&& reference) {
+  m.to(DType::F64);
+  Tensor x = x32.detach().to(DType::F64).requires_grad_();
+  Tensors r = run(m, x, [&] { return reference(x); });
+  for (Tensor& t : r) t = t.clone();
+  m.zero_grad();
+  m.to(DType::F32);
+  return r;
+}
+
 void compare(const Tensors& got, const Tensors& ref, double tol) {
   REQUIRE(got.size() == ref.size());
   for (size_t t = 0; t < got.size(); ++t) {
@@ -88,13 +103,13 @@ TEST_CASE("EdgeConv: forward and gradients match the per-node loop (float32, awk
       const Tensor index = conv.neighbours(x);
       CHECK(index.size(1) == std::min(k, N));
       Tensors got = run(conv, x, [&] { return conv.forward(x); });
-      Tensors ref = run(conv, x, [&] { return edgeconv_reference(conv, x, index); });
-      compare(got, ref, 2e-5);
+      Tensors ref = run_f64(conv, x, [&](const Tensor& u) { return edgeconv_reference(conv, u, index); });
+      compare(got, ref, 1e-5);
     }
   }
 }
 
-TEST_CASE("EdgeConv: duplicate points (ties in the kNN) and the lin_s projection gets no gradient") {
+TEST_CASE("EdgeConv and GravNetConv: duplicate points (ties in the kNN); EdgeConv's lin_s gets no gradient") {
   engine::manual_seed(2);
   layers::EdgeConv conv(6, 4, 3);
   Tensor base = testing::rand_f32({10, 6}, 3);
@@ -102,9 +117,19 @@ TEST_CASE("EdgeConv: duplicate points (ties in the kNN) and the lin_s projection
   x.requires_grad_();
   const Tensor index = conv.neighbours(x);
   Tensors got = run(conv, x, [&] { return conv.forward(x); });
-  Tensors ref = run(conv, x, [&] { return edgeconv_reference(conv, x, index); });
-  compare(got, ref, 2e-5);
   CHECK(!conv.lin_s->weight.grad().defined());
+  CHECK(conv.lin1->weight.grad().defined());
+  Tensors ref = run_f64(conv, x, [&](const Tensor& u) { return edgeconv_reference(conv, u, index); });
+  compare(got, ref, 1e-5);
+  // GravNet on the same duplicated points: coincident hits sit at distance 0 in the learned space too.
+  layers::GravNetConv grav(6, 4, 3, 5);
+  Tensor xg = x.detach().clone().requires_grad_();
+  const Tensor gindex = grav.neighbours(xg);
+  Tensors ggot = run(grav, xg, [&] { return grav.forward(xg); });
+  Tensors gref = run_f64(grav, xg, [&](const Tensor& u) { return gravnet_reference(grav, u, gindex); });
+  CHECK(engine::amax(engine::abs(ggot[4])).item() < 1e-5);  // lin_s.bias: zero in exact arithmetic
+  ggot[4] = gref[4] = engine::zeros_like(gref[4]);
+  compare(ggot, gref, 1e-5);
 }
 
 TEST_CASE("GravNetConv: forward and gradients (x, lin_s through the edge weights, lin_h, w) match the loop") {
@@ -119,14 +144,14 @@ TEST_CASE("GravNetConv: forward and gradients (x, lin_s through the edge weights
     x.requires_grad_();
     const Tensor index = conv.neighbours(x);
     Tensors got = run(conv, x, [&] { return conv.forward(x); });
-    Tensors ref = run(conv, x, [&] { return gravnet_reference(conv, x, index); });
+    CHECK(conv.lin_s->weight.grad().defined());
+    CHECK(conv.edge_weight_w.grad().defined());
+    Tensors ref = run_f64(conv, x, [&](const Tensor& u) { return gravnet_reference(conv, u, index); });
     // Entry 4 is lin_s.bias: zero in exact arithmetic (it cancels in s_j - s_i), roundoff in both; checked apart.
     CHECK(engine::amax(engine::abs(got[4])).item() < 1e-5);
     CHECK(engine::amax(engine::abs(ref[4])).item() < 1e-5);
     got[4] = ref[4] = engine::zeros_like(ref[4]);
-    compare(got, ref, 2e-5);
-    CHECK(conv.lin_s->weight.grad().defined());
-    CHECK(conv.edge_weight_w.grad().defined());
+    compare(got, ref, 1e-5);
   }
 }
 

@@ -1,7 +1,7 @@
 // Mamba v1: the fused float32 selective scan vs a naive step-by-step reference built from engine ops and run in
 // float64 (forward and every gradient on awkward lengths and chunk sizes, with and without the z gate, scaled error
 // <= 1e-5), float64 finite differences, thread-count independence, the Mamba mixer vs its spec steps
-// (lampa-models.md 3.2) and parameter counts.
+// (lampa-models.md 3.2) in float64 and in float32 with every parameter gradient, and parameter counts.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -32,6 +32,19 @@ Tensor naive_scan(const Tensor& x, const Tensor& delta, const Tensor& A, const T
   }
   Tensor y = L ? engine::stack(ys, 0) : engine::zeros({0, E}, x.options());
   return z.defined() ? y * engine::silu(z) : y;
+}
+
+// The Mamba mixer of lampa-models.md 3.2 spelled out with the naive scan: in_proj, causal conv + SiLU, x_proj,
+// dt_proj, scan with the D skip and the SiLU(z) gate, out_proj.
+Tensor naive_mamba(const layers::Mamba& m, const Tensor& u) {
+  const int64_t E = m.d_inner, R = m.dt_rank, n = m.A_log.size(1);
+  Tensor xz = engine::linear(u, m.in_proj->weight);                     // [L, 2E]
+  Tensor xc = engine::silu(m.conv1d->forward(xz.narrow(1, 0, E)));      // [L, E]
+  Tensor dbc = engine::linear(xc, m.x_proj->weight);                    // [L, R + 2n]
+  Tensor delta = engine::linear(dbc.narrow(1, 0, R), m.dt_proj->weight);  // [L, E]
+  Tensor y = naive_scan(xc, delta, engine::neg(engine::exp(m.A_log)), dbc.narrow(1, R, n), dbc.narrow(1, R + n, n),
+                        m.D, m.dt_proj->bias, xz.narrow(1, E, E));
+  return engine::linear(y, m.out_proj->weight);
 }
 
 struct ScanInputs {
@@ -155,18 +168,24 @@ TEST_CASE("Mamba mixer equals the spec's steps with the naive scan; float64 grad
   layers::Mamba m(8, o);
   m.to(DType::F64);
   Tensor u = testing::rand_f64({11, 8}, 3);
-  const int64_t E = m.d_inner, R = m.dt_rank, n = 4;
-  Tensor xz = engine::linear(u, m.in_proj->weight);
-  Tensor xc = engine::silu(m.conv1d->forward(xz.narrow(1, 0, E)));
-  Tensor dbc = engine::linear(xc, m.x_proj->weight);
-  Tensor delta = engine::linear(dbc.narrow(1, 0, R), m.dt_proj->weight);
-  Tensor y = naive_scan(xc, delta, engine::neg(engine::exp(m.A_log)), dbc.narrow(1, R, n), dbc.narrow(1, R + n, n),
-                        m.D, m.dt_proj->bias, xz.narrow(1, E, E));
-  CHECK(testing::scaled_err(m.forward(u), engine::linear(y, m.out_proj->weight)) < 1e-12);
+  CHECK(testing::scaled_err(m.forward(u), naive_mamba(m, u)) < 1e-12);
   layers::MambaBlock block(6, o);
   block.to(DType::F64);
   Tensors params = block.parameters();
   Tensors inputs{testing::rand_f64({7, 6}, 4)};
   inputs.insert(inputs.end(), params.begin(), params.end());
   testing::gradcheck([&](const Tensors& in) { return block.forward(in[0]); }, inputs);
+}
+
+TEST_CASE("Mamba mixer float32: output, input and every parameter gradient vs the naive mixer in float64") {
+  engine::manual_seed(8);
+  layers::MambaOptions o;
+  o.chunk = 16;
+  layers::Mamba m(48, o);  // hmambav2-S width: d_inner 96, d_state 16, dt_rank 3
+  for (int64_t L : {1, 16, 37, 130}) {
+    CAPTURE(L);
+    testing::check_module_f32_vs_f64(
+        m, testing::rand_f32({L, 48}, 40 + L), [&](const Tensor& u) { return m.forward(u); },
+        [&](const Tensor& u) { return naive_mamba(m, u); });
+  }
 }

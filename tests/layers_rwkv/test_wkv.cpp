@@ -1,7 +1,8 @@
 // WKV5 and WKV7 (the RWKV-5 and RWKV-7 recurrences): the fused float32 ops vs naive step-by-step references built from
 // engine ops and run in float64 (output and every input gradient on awkward lengths and chunk sizes, scaled error
 // <= 1e-5), float64 finite differences, thread-count independence; the RWKV time-mix / channel-mix blocks: parameter
-// counts (lampa-models.md 1.1) and float64 gradchecks.
+// counts (lampa-models.md 1.1), float64 gradchecks, and float32 blocks (output, input and parameter gradients) against
+// the same blocks in float64, whose fused scans equal the naive recurrences to 1e-12.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -181,6 +182,33 @@ TEST_CASE("RWKV-7 block float64 gradcheck (input and every parameter)") {
   Tensors inputs{testing::rand_f64({9, 16}, 3)};
   for (const Tensor& p : block.parameters()) inputs.push_back(p);
   testing::gradcheck([&](const Tensors& in) { return block.forward(in[0]); }, inputs, 1e-6, 1e-6, 1e-4);
+}
+
+TEST_CASE("wkv5 and wkv7 in float64 equal the naive recurrences (so a float64 block is a reference for float32)") {
+  for (int64_t L : {1, 37, 130}) {
+    CAPTURE(L);
+    const Tensors a = wkv_inputs(L, 2, 16, 60 + L, DType::F64);
+    CHECK(testing::scaled_err(layers::wkv5(a[0], a[1], a[2], a[3], a[4], 16),
+                              naive_wkv5(a[0], a[1], a[2], a[3], a[4])) < 1e-12);
+    const Tensors b = wkv7_inputs(L, 2, 16, 70 + L, DType::F64);
+    CHECK(testing::scaled_err(layers::wkv7(b[0], b[1], b[2], b[3], b[4], b[5], 16), naive_wkv7(b)) < 1e-12);
+  }
+}
+
+TEST_CASE("RWKV-5 and RWKV-7 blocks float32: output, input and every parameter gradient vs the block in float64") {
+  // Catalog widths (lampa-models.md 1.1): rwkv C 128, head 16, ffn 448; rwkv7 C 64, head 16, ffn 224. Layer 0
+  // carries ln0; L = 130 spans several chunks of the scans with a partial last one.
+  engine::manual_seed(10);
+  for (int version : {5, 7}) {
+    CAPTURE(version);
+    const int64_t C = version == 5 ? 128 : 64;
+    layers::RWKVBlock block(C, 16, version == 5 ? 448 : 224, 0, 4, version);
+    for (int64_t L : {1, 37, 130}) {
+      CAPTURE(L);
+      auto run = [&](const Tensor& x) { return block.forward(x); };
+      testing::check_module_f32_vs_f64(block, testing::rand_f32({L, C}, 80 + L), run, run);
+    }
+  }
 }
 
 TEST_CASE("orthogonal_init: orthonormal rows (wide) or columns (tall) times the gain") {

@@ -1,7 +1,7 @@
 // SSD scan, Mamba2 and Hydra: fused float32 scan vs a naive step-by-step reference run in float64 (forward and every
 // gradient, awkward lengths, both directions, scaled error <= 1e-5), float64 finite-difference checks, thread-count
-// independence, module references (Mamba2 spec 3.3, Hydra spec 3.4 steps 1-7; Hydra also float32 vs its float64
-// naive reimplementation) and parameter counts (lampa-models.md 1.1).
+// independence, module references (Mamba2 spec 3.3, Hydra spec 3.4 steps 1-7; both also in float32 with every parameter
+// gradient against their float64 naive reimplementations) and parameter counts (lampa-models.md 1.1).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -184,25 +184,21 @@ TEST_CASE("Hydra matches a naive reimplementation of spec 3.4 steps 1-7 (float64
 TEST_CASE("Hydra float32 forward and gradients vs the float64 naive reimplementation (L = 130, default dims)") {
   engine::manual_seed(6);
   layers::Hydra h(48);
-  Tensor u1 = testing::rand_f32({130, 48}, 31).requires_grad_();
-  Tensor u2 = testing::f64_copies({u1})[0];
-  Tensor a = h.forward(u1);
-  Tensor R = testing::rand_f64({130, 48}, 3, -1, 1, false);
-  engine::sum(a * R.to(DType::F32)).backward();
-  Tensor g_fused = u1.grad();
-  std::vector<Tensor> pg_fused;
-  for (const Tensor& p : h.parameters()) pg_fused.push_back(p.grad().clone());
-  h.zero_grad();
-  h.to(DType::F64);  // the same weights, in float64, for the reference
-  Tensor b = ssd_ref::naive_hydra(h, u2);
-  engine::sum(b * R).backward();
-  const double e_out = testing::scaled_err(a, b), e_u = testing::scaled_err(g_fused, u2.grad());
-  CHECK_MESSAGE(e_out <= 1e-5, "forward err " << e_out);
-  CHECK_MESSAGE(e_u <= 1e-5, "grad u err " << e_u);
-  auto params = h.named_parameters();
-  for (size_t i = 0; i < params.size(); ++i) {
-    const double e = testing::scaled_err(pg_fused[i], params[i].second.grad());
-    CHECK_MESSAGE(e <= 1e-5, "grad " << params[i].first << " err " << e);
+  testing::check_module_f32_vs_f64(
+      h, testing::rand_f32({130, 48}, 31), [&](const Tensor& u) { return h.forward(u); },
+      [&](const Tensor& u) { return ssd_ref::naive_hydra(h, u); });
+}
+
+TEST_CASE("Mamba2 float32: output, input and every parameter gradient vs the naive spec-3.3 steps in float64") {
+  engine::manual_seed(9);
+  layers::Mamba2Options o;
+  o.chunk = 16;
+  layers::Mamba2 m(48, o);
+  for (int64_t L : {1, 16, 37, 130}) {
+    CAPTURE(L);
+    testing::check_module_f32_vs_f64(
+        m, testing::rand_f32({L, 48}, 50 + L), [&](const Tensor& u) { return m.forward(u); },
+        [&](const Tensor& u) { return ssd_ref::naive_mamba2(m, u); });
   }
 }
 
