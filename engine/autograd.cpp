@@ -25,6 +25,25 @@ bool needs_grad(const Tensors& inputs) {
 }
 bool needs_grad(std::initializer_list<Tensor> inputs) { return needs_grad(Tensors(inputs)); }
 
+// Each node owns its producers through its edges (and through tensors its backward function saved). Freed naively,
+// a long chain (a per-step loop over a 60k-hit sequence) recurses once per node and overflows the stack. Here the
+// producers this node alone keeps alive are moved onto a local stack and freed one at a time: the saved state goes
+// first (so a producer held by the edge and by a saved tensor is down to the edge's reference), then the edges.
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> pending;
+  auto take_sole_producers = [&pending](Node& n) {
+    n.fn_ = nullptr;
+    for (Edge& e : n.edges_)
+      if (e.node && e.node.use_count() == 1) pending.push_back(std::move(e.node));
+  };
+  take_sole_producers(*this);
+  while (!pending.empty()) {
+    std::shared_ptr<Node> n = std::move(pending.back());
+    pending.pop_back();
+    take_sole_producers(*n);
+  }  // n is freed here with no sole-owned producers left, so its destructor does not recurse
+}
+
 Tensors Node::apply(const Tensors& grad_outputs) {
   ENGINE_CHECK(fn_ != nullptr, "backward",
                "node '{}' was already back-propagated and its saved tensors freed; pass retain_graph=true to "

@@ -40,6 +40,9 @@ class Node {
  public:
   Node(std::string name, std::vector<Edge> edges, std::vector<TensorMeta> outputs, BackwardFn fn)
       : name_(std::move(name)), edges_(std::move(edges)), outputs_(std::move(outputs)), fn_(std::move(fn)) {}
+  ~Node();  // iterative: a graph of a million chained nodes is freed without deep recursion
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
   const std::string& name() const { return name_; }
   const std::vector<Edge>& edges() const { return edges_; }
   const std::vector<TensorMeta>& outputs() const { return outputs_; }
