@@ -154,15 +154,24 @@ void reverse_chunk(const Dims& d, const Ptrs<T>& p, const Block<T>& b, const T* 
   for (int64_t t = t1 - 1; t >= t0; --t) {
     const StepRow<T> r(d, p, b, t);
     T gy[K], gx[K], gdt[K];
+    const int64_t i0 = t * E + b.e0;
     for (int64_t k = 0; k < K; ++k) {
-      const int64_t i = t * E + b.e0 + k;
-      gy[k] = k < b.nb ? go[i] : T(0);
-      if (p.z && k < b.nb) {
-        const T zv = p.z[i], sg = simd_sigmoid(zv);
-        g.gz[i] = gy[k] * yp[i] * sg * (T(1) + zv * (T(1) - sg));
-        gy[k] *= zv * sg;
-      }
+      gy[k] = k < b.nb ? go[i0 + k] : T(0);
       gx[k] = gdt[k] = T(0);
+    }
+    if (p.z) {  // gate: lanes gathered into padded rows first, so the sigmoid loop vectorises
+      T zv[K], ypv[K], gzv[K];
+      for (int64_t k = 0; k < K; ++k) {
+        zv[k] = k < b.nb ? p.z[i0 + k] : T(0);
+        ypv[k] = k < b.nb ? yp[i0 + k] : T(0);
+      }
+#pragma omp simd
+      for (int64_t k = 0; k < K; ++k) {
+        const T sg = simd_sigmoid(zv[k]);
+        gzv[k] = gy[k] * ypv[k] * sg * (T(1) + zv[k] * (T(1) - sg));
+        gy[k] *= zv[k] * sg;
+      }
+      for (int64_t k = 0; k < b.nb; ++k) g.gz[i0 + k] = gzv[k];
     }
     const T* ht = hist + (t - t0) * n * K;
     const T* hprev = t > t0 ? ht - n * K : h0;
@@ -187,13 +196,14 @@ void reverse_chunk(const Dims& d, const Ptrs<T>& p, const Block<T>& b, const T* 
       g.pB[t * n + s] = sb;
       g.pC[t * n + s] = sc;
     }
+    T gpre[K];
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) gpre[k] = gdt[k] * simd_sigmoid(r.pre[k]);
     for (int64_t k = 0; k < b.nb; ++k) {
-      const int64_t i = t * E + b.e0 + k;
-      g.gx[i] = gx[k] + gy[k] * p.D[b.e0 + k];
-      const T gpre = gdt[k] * simd_sigmoid(r.pre[k]);
-      g.gdelta[i] = gpre;
+      g.gx[i0 + k] = gx[k] + gy[k] * p.D[b.e0 + k];
+      g.gdelta[i0 + k] = gpre[k];
       g.acc[k] += gy[k] * r.x[k];  // dD
-      g.acc[K + k] += gpre;        // d delta_bias
+      g.acc[K + k] += gpre[k];     // d delta_bias
     }
   }
 }

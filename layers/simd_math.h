@@ -18,7 +18,9 @@ namespace layers {
 #pragma omp declare simd
 inline float simd_exp(float x) {
   const float xc = std::min(std::max(x, -87.0f), 88.0f);
-  const float n = std::floor(xc * 1.44269504088896341f + 0.5f);
+  // n = round(xc log2 e) by the 1.5 * 2^23 shift (|xc log2 e| < 2^22). Not std::floor: GCC 12 does not vectorise a
+  // loop calling floorf without -ffast-math, which left every kernel using this function scalar.
+  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   const float r = xc - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
