@@ -3,7 +3,9 @@
 // E = 192, n = 16; the paper's S size d_model 48: E = 96), RWKV-5's WKV5 (rwkv: 8 heads x 16) and RWKV-7's WKV7
 // (rwkv7: 4 heads x 16). For each L: forward time (no grad), forward+backward time and peak CPU memory of
 // forward+backward above the inputs (engine allocator high-water mark); then whole MambaBlock forward+backward times.
-// (The SSD and gated-delta scans have their own apps/bench_ssd and apps/bench_gdelta.) Markdown on stdout.
+// (The SSD and gated-delta scans have their own apps/bench_ssd and apps/bench_gdelta.) Markdown on stdout. The fused
+// scan is timed after one warm-up run (the first touch of fresh pages is ~100x slower than reuse on these machines);
+// the naive reference, minutes long, runs once.
 //
 //   bench_scans [--threads N] [--naive-max L] [--lengths 6000,60000,100000]
 #include <CLI/CLI.hpp>
@@ -170,6 +172,7 @@ int main(int argc, char** argv) {
     for (int64_t L : lengths) {
       engine::manual_seed(static_cast<uint64_t>(L));
       const Tensors in = c.inputs(L);
+      (void)measure(in, c.fused);  // warm-up: the allocator then reuses the pages (a training loop's steady state)
       const Result f = measure(in, c.fused);
       std::printf("| %s | %lld | %.3f | %.3f | %.1f |", c.name.c_str(), static_cast<long long>(L), f.fwd_s,
                   f.fwdbwd_s, f.peak_mb);

@@ -65,6 +65,18 @@ struct Block {
   }
 };
 
+// dst[k] = src[k] for the nb valid lanes, 0 on the padding lanes. A full block is one vector copy: filling the lanes
+// one by one would stall the vector loads that read them back (store forwarding).
+template <class T>
+inline void load_lanes(T* dst, const T* src, int64_t nb) {
+  if (nb == K) {
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) dst[k] = src[k];
+  } else {
+    for (int64_t k = 0; k < K; ++k) dst[k] = k < nb ? src[k] : T(0);
+  }
+}
+
 // Row t of this block: x (0 on padding lanes), the pre-softplus delta + bias, and dt = softplus(pre).
 template <class T>
 struct StepRow {
@@ -72,10 +84,12 @@ struct StepRow {
 
   StepRow(const Dims& d, const Ptrs<T>& p, const Block<T>& b, int64_t t) {
     const int64_t i0 = t * d.E + b.e0;
-    for (int64_t k = 0; k < K; ++k) {
-      x[k] = k < b.nb ? p.x[i0 + k] : T(0);
-      pre[k] = k < b.nb ? p.delta[i0 + k] + p.bias[b.e0 + k] : T(0);
-    }
+    T bias[K];
+    load_lanes(x, p.x + i0, b.nb);
+    load_lanes(pre, p.delta + i0, b.nb);
+    load_lanes(bias, p.bias + b.e0, b.nb);
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) pre[k] += bias[k];
 #pragma omp simd
     for (int64_t k = 0; k < K; ++k) dt[k] = simd_softplus(pre[k]);
   }
@@ -155,16 +169,12 @@ void reverse_chunk(const Dims& d, const Ptrs<T>& p, const Block<T>& b, const T* 
     const StepRow<T> r(d, p, b, t);
     T gy[K], gx[K], gdt[K];
     const int64_t i0 = t * E + b.e0;
-    for (int64_t k = 0; k < K; ++k) {
-      gy[k] = k < b.nb ? go[i0 + k] : T(0);
-      gx[k] = gdt[k] = T(0);
-    }
+    load_lanes(gy, go + i0, b.nb);
+    for (int64_t k = 0; k < K; ++k) gx[k] = gdt[k] = T(0);
     if (p.z) {  // gate: lanes gathered into padded rows first, so the sigmoid loop vectorises
       T zv[K], ypv[K], gzv[K];
-      for (int64_t k = 0; k < K; ++k) {
-        zv[k] = k < b.nb ? p.z[i0 + k] : T(0);
-        ypv[k] = k < b.nb ? yp[i0 + k] : T(0);
-      }
+      load_lanes(zv, p.z + i0, b.nb);
+      load_lanes(ypv, yp + i0, b.nb);
 #pragma omp simd
       for (int64_t k = 0; k < K; ++k) {
         const T sg = simd_sigmoid(zv[k]);
