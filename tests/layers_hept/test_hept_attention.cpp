@@ -334,8 +334,11 @@ TEST_CASE("hept: HEPTBlock and LSHAtt float32 (output, input and every parameter
   // is not compared here (the fused-op test above does, on shared buckets). With several blocks, float32 and
   // float64 hash keys that differ by roundoff can put a hit in a neighbouring bucket, a discontinuity of LSH, not
   // an error of the arithmetic. Tolerance 3e-5, not 1e-5: the gradients of w_q and w_k carry the roundoff of the
-  // float32 output the backward reads (E_j = kappa_j a . (v_j - out_i) is small when the values agree); over 8 seeds
-  // their error was 2e-6 to 1.9e-5, every other gradient below 2e-6. The fused op alone meets 1e-5 (tests above).
+  // float32 output the backward reads (E_j = kappa_j a . (v_j - out_i) is small when the values agree); over 40 seeds
+  // their error was 2e-6 to 2.95e-5 (10 of 80 above 1e-5), every other gradient below 2e-6. It is the float32
+  // arithmetic, not the conditioning of the layer: perturbing the float64 input by 6e-8 relative moves these
+  // gradients by only 4e-8 to 3.5e-7; accumulating the forward sums in double did not lower it. The fused op alone
+  // meets 1e-5 (tests above).
   layers::HEPTOptions o{24};
   o.block_size = 160;
   const int64_t N = 130, Np = 160;
