@@ -92,13 +92,13 @@ Species sample_species(Rng& rng, int charge) {
   return {-13 * s, 0.10566};
 }
 
-double sample_minbias_pt(Rng& rng) {
+double sample_minbias_pt(Rng& rng, double tail_exponent) {
   // Quantiles of pT (GeV) in the real event 1001.
   static constexpr double q[] = {0.0, 0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.99};
   static constexpr double pt[] = {0.100, 0.123, 0.146, 0.215, 0.355, 0.614, 1.009, 2.573};
   constexpr int n = int(std::size(q));
   const double u = rng.uniform();
-  if (u >= q[n - 1]) return pt[n - 1] * std::pow((1 - u) / (1 - q[n - 1]), -1 / 1.6);  // power-law tail
+  if (u >= q[n - 1]) return pt[n - 1] * std::pow((1 - u) / (1 - q[n - 1]), -1 / tail_exponent);  // power-law tail
   int i = 0;
   while (u >= q[i + 1]) ++i;
   const double f = (u - q[i]) / (q[i + 1] - q[i]);

@@ -47,8 +47,10 @@ struct Species {
 Species sample_species(Rng& rng, int charge);
 
 // Transverse momentum of a minimum-bias charged particle (GeV, >= 0.1): inverse CDF through the quantiles of the
-// real TrackML event 1001, with a power-law tail (P(>pT) ~ pT^-1.6) above its 99th percentile.
-double sample_minbias_pt(Rng& rng);
+// real TrackML event 1001, with a power-law tail P(>pT) ~ pT^-tail_exponent above its 99th percentile (2.57 GeV).
+// The default 1.6 fits event 1001 as a whole, hard scatter included (the tracking simulator); a soft collision alone
+// falls much faster (pile-up uses ~4.5, see data/pileup_sim.h).
+double sample_minbias_pt(Rng& rng, double tail_exponent = 1.6);
 // |eta| density ~ 0.42 + 0.58 exp(-|eta|), |eta| < eta_max (fitted to event 1001), random sign.
 double sample_minbias_eta(Rng& rng, double eta_max);
 

@@ -78,8 +78,9 @@ class EventBuilder {
 
   // A soft particle (minimum-bias spectra of the TrackML simulator, above the particle-flow threshold).
   void add_soft(PileupEvent& ev, int64_t vertex, double vz) {
-    double pt = sim::sample_minbias_pt(rng_);
-    for (int tries = 0; pt < c_.min_pt && tries < 100; ++tries) pt = sim::sample_minbias_pt(rng_);
+    auto draw = [&] { return sim::sample_minbias_pt(rng_, c_.soft_pt_tail); };
+    double pt = draw();
+    for (int tries = 0; pt < c_.min_pt && tries < 100; ++tries) pt = draw();
     add(ev, pt, sim::sample_minbias_eta(rng_, c_.eta_max), rng_.uniform(-kPi, kPi), vertex, vz);
   }
 
@@ -200,6 +201,26 @@ PileupEvent load_pileup_event(const std::string& path) {
 void write_pileup_dataset(const std::string& dir, int n_events, const PileupConfig& c) {
   namespace fs = std::filesystem;
   if (n_events < 3) throw std::invalid_argument("a pile-up dataset needs at least 3 events (train/valid/test)");
+  const nlohmann::json config = {{"generator", kPileupGeneratorVersion},
+                                 {"seed", c.seed},
+                                 {"mu_min", c.mu_min},
+                                 {"mu_max", c.mu_max},
+                                 {"min_pt", c.min_pt},
+                                 {"pu_particles_mean", c.pu_particles_mean},
+                                 {"eta_max", c.eta_max},
+                                 {"soft_pt_tail", c.soft_pt_tail}};
+  // Existing event files are kept (an interrupted run resumes), so they must come from the same generator and config.
+  const fs::path old_manifest = fs::path(dir) / "manifest.json";
+  if (fs::exists(old_manifest)) {
+    std::ifstream f(old_manifest);
+    const nlohmann::json old = nlohmann::json::parse(f, nullptr, false);
+    if (old.is_discarded() || !old.contains("config") || old["config"] != config)
+      throw std::invalid_argument(fmt::format(
+          "{}: this folder holds pile-up events simulated with another generator version or config ({}); write to "
+          "a new folder",
+          dir, old.is_discarded() || !old.contains("config") ? std::string("unreadable manifest")
+                                                              : old["config"].dump()));
+  }
   fs::create_directories(dir);
   const PileupSimulator sim(c);
   nlohmann::json files = nlohmann::json::array();
@@ -214,8 +235,7 @@ void write_pileup_dataset(const std::string& dir, int n_events, const PileupConf
   const nlohmann::json manifest = {
       {"format", "hep-pileup-v1"},
       {"n_events", n_events},
-      {"config", {{"seed", c.seed}, {"mu_min", c.mu_min}, {"mu_max", c.mu_max}, {"min_pt", c.min_pt},
-                  {"pu_particles_mean", c.pu_particles_mean}, {"eta_max", c.eta_max}}},
+      {"config", config},
       {"features", {"eta", "phi", "px", "py", "pt", "E", "rapidity", "charged_assoc", "pid_class"}},
       {"split", {{"train", range(0, n_train)}, {"valid", range(n_train, n_train + n_valid)},
                  {"test", range(n_train + n_valid, n_events)}}}};

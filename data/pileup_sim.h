@@ -29,7 +29,14 @@ struct PileupConfig {
   double jet_pt_min = 30, jet_pt_max = 400;  // GeV, falling spectrum ~ pT^-3 in between
   double jet_eta_max = 2.5;
   double ue_particles_mean = 60;        // underlying event of the hard scatter
+  // Soft particles (pile-up and underlying event): P(> pT) ~ pT^-soft_pt_tail above 2.57 GeV, the high-pT fall of
+  // minimum-bias spectra at the LHC (Tsallis n ~ 6.5: dN/dpT ~ pT^(1 - n)). Until generator 2 this was the tracking
+  // simulator's 1.6, which gave soft collisions particles of hundreds of GeV.
+  double soft_pt_tail = 4.5;
 };
+
+// Version of the event generator, written to the manifest; bumped whenever the same config gives other events.
+inline constexpr int kPileupGeneratorVersion = 2;
 
 // One event: per-particle arrays in a random order (as the reference permutes particles).
 struct PileupEvent {

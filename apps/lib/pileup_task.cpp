@@ -31,7 +31,8 @@ std::string resolve_pileup_dataset(const std::string& data, int n_events, uint64
     data::pileup::read_pileup_manifest(data);  // throws with the path when unusable
     return data;
   }
-  const std::string dir = fmt::format("{}/pileup-n{}-seed{}", default_cache_root(), n_events, seed);
+  const std::string dir = fmt::format("{}/pileup-v{}-n{}-seed{}", default_cache_root(),
+                                      data::pileup::kPileupGeneratorVersion, n_events, seed);
   if (!std::filesystem::exists(dir + "/manifest.json")) {
     fmt::print(stderr, "simulating {} pile-up events into {}\n", n_events, dir);
     data::pileup::PileupConfig cfg;
