@@ -4,8 +4,8 @@
 //   - dense and causal multi-head softmax attention (mhaformer / casualformer: MultiHeadAttention h 24, 4 heads x 24),
 //   - one FlatFormer layer (FlatformerAttention h 30, 8 heads x 30, 4 sub-layers, groups of 200, window curves
 //     included in the timed forward),
-//   - one PCT layer (PCTBlock h 24, 8 heads, over the 60-NN (eta, phi) graph; the graph is built once per N outside
-//     the timings, its kNN time is printed beside them).
+//   - one PCT layer (PCTBlock h 24, 8 heads, over the undirected 60-NN (eta, phi) graph of data::knn_graph; the
+//     graph is built once per N outside the timings, its build time is printed beside them).
 // Dense attention costs O(N^2) time (not memory): a measurement whose time, extrapolated from the previous size of
 // the same case, would exceed --budget seconds is skipped and printed with its prediction.
 //
@@ -21,11 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "data/graphs.h"
 #include "engine/allocator.h"
 #include "engine/engine.h"
 #include "engine/parallel.h"
 #include "layers/dense_attention.h"
-#include "layers/knn.h"
 #include "layers/pct.h"
 #include "layers/window_attention.h"
 
@@ -44,16 +44,10 @@ Tensor make_coords(int64_t N) {
   return concat({eta, phi, uniform({N, 1}, 0, 1), phi / M_PI, uniform({N, 1}, -1, 1), uniform({N, 1}, 0, 1)}, 1);
 }
 
-// The 60-NN (eta, phi) graph as PCT's edge_index: row 0 the neighbour j (source), row 1 the hit i (target).
-layers::PCTGraph knn_graph(const Tensor& coords, int64_t k) {
-  const int64_t N = coords.size(0);
-  const Tensor nb = layers::knn(coords.narrow(1, 0, 2).contiguous(), k);  // [N, k']
-  const int64_t kk = nb.size(1);
-  std::vector<int64_t> e = nb.contiguous().to_vector<int64_t>();
-  e.resize(static_cast<size_t>(2 * N * kk));
-  for (int64_t i = 0; i < N; ++i)
-    for (int64_t c = 0; c < kk; ++c) e[static_cast<size_t>(N * kk + i * kk + c)] = i;
-  return layers::pct_graph(engine::from_vector(e, {2, N * kk}), N);
+// PCT's input graph: the event's undirected 60-NN (eta, phi) graph, as the data pipeline builds it for the pct model.
+layers::PCTGraph pct_input_graph(const Tensor& coords) {
+  const std::vector<float> eta_phi = coords.narrow(1, 0, 2).contiguous().to_vector<float>();  // [N, 2]
+  return layers::pct_graph(data::knn_graph(eta_phi, 60), coords.size(0));
 }
 
 struct Measurement {
@@ -61,8 +55,7 @@ struct Measurement {
   double seconds = 0, predicted = 0, peak_mb = 0;
 };
 
-// Timed calls of f (forward, or forward+backward when `grad`), with the peak memory above what was allocated
-// before it. Skipped when the extrapolation from the previous size (time x (N / N_prev)^power) exceeds the budget.
+// Timed calls of f, with the peak memory above what was allocated before each. Skipped when the extrapolation from the previous size (time x (N / N_prev)^power) exceeds the budget.
 Measurement measure(const std::function<void()>& f, double previous_s, double growth, double budget) {
   Measurement m;
   m.predicted = previous_s * growth;
@@ -150,7 +143,7 @@ int main(int argc, char** argv) {
       {"PCT layer (h 24, 8 heads, 60-NN)", 1, &pct,
        [&pct, &knn_s](const Tensor& coords) -> std::function<Tensor(const Tensor&)> {
          const double t0 = now_s();
-         const layers::PCTGraph g = knn_graph(coords, 60);
+         const layers::PCTGraph g = pct_input_graph(coords);
          knn_s = now_s() - t0;
          return [&pct, coords, g](const Tensor& x) { return pct.forward(x, coords, g); };
        },

@@ -214,12 +214,12 @@ void write_pileup_dataset(const std::string& dir, int n_events, const PileupConf
   if (fs::exists(old_manifest)) {
     std::ifstream f(old_manifest);
     const nlohmann::json old = nlohmann::json::parse(f, nullptr, false);
-    if (old.is_discarded() || !old.contains("config") || old["config"] != config)
+    const bool readable = !old.is_discarded() && old.contains("config");
+    if (!readable || old["config"] != config)
       throw std::invalid_argument(fmt::format(
           "{}: this folder holds pile-up events simulated with another generator version or config ({}); write to "
           "a new folder",
-          dir, old.is_discarded() || !old.contains("config") ? std::string("unreadable manifest")
-                                                              : old["config"].dump()));
+          dir, readable ? old["config"].dump() : std::string("unreadable manifest")));
   }
   fs::create_directories(dir);
   const PileupSimulator sim(c);

@@ -43,15 +43,18 @@ Ptrs<T> ptrs(const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor
           D.data<T>(), bias.data<T>(),  z.defined() ? z.data<T>() : nullptr};
 }
 
-// One block of channels [e0, e0 + nb), nb <= K: A transposed to [n][K] (padding lanes -1).
+// One block of channels [e0, e0 + nb), nb <= K: A transposed to [n][K] (padding lanes -1), the delta bias lanes
+// (padding 0).
 template <class T>
 struct Block {
   int64_t e0, nb;
   std::vector<T> A;  // [n][K]
+  T bias[K];
 
   Block(const Dims& d, const Ptrs<T>& p, int64_t b) : e0(b * K), nb(std::min(K, d.E - b * K)), A(d.n * K, T(-1)) {
     for (int64_t s = 0; s < d.n; ++s)
       for (int64_t k = 0; k < nb; ++k) A[s * K + k] = p.A[(e0 + k) * d.n + s];
+    for (int64_t k = 0; k < K; ++k) bias[k] = k < nb ? p.bias[e0 + k] : T(0);
   }
   // Copies state [E, n] rows of this block into [n][K] (padding lanes 0), and back.
   void load_state(const T* src, int64_t n, T* dst) const {
@@ -84,12 +87,10 @@ struct StepRow {
 
   StepRow(const Dims& d, const Ptrs<T>& p, const Block<T>& b, int64_t t) {
     const int64_t i0 = t * d.E + b.e0;
-    T bias[K];
     load_lanes(x, p.x + i0, b.nb);
     load_lanes(pre, p.delta + i0, b.nb);
-    load_lanes(bias, p.bias + b.e0, b.nb);
 #pragma omp simd
-    for (int64_t k = 0; k < K; ++k) pre[k] += bias[k];
+    for (int64_t k = 0; k < K; ++k) pre[k] += b.bias[k];
 #pragma omp simd
     for (int64_t k = 0; k < K; ++k) dt[k] = simd_softplus(pre[k]);
   }
