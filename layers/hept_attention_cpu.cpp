@@ -1,8 +1,15 @@
 // CPU kernels of HEPT's bucketed RBF attention (see layers/hept_attention_kernels.h). One task per (head, block)
 // of one hash table at a time (engine::parallel_for); every task writes distinct (row, head) slots, and the tables are
-// accumulated in order t = 0, 1, ..., so results do not depend on the thread count. Per task the query and key tiles
-// are gathered into small local buffers (keys transposed so the inner loops over keys vectorise).
+// accumulated in order t = 0, 1, ..., so results do not depend on the thread count.
+// Per task the query and key tiles are gathered into small local buffers; the kernel matrix kappa [B, Bp] of the
+// block is computed from coordinate differences (vectorised over keys), and every other product of the block is a
+// small GEMM (Eigen): forward num = kappa V; backward P = A V^T, gv = kappa^T A, gq = E K - rowsum(E) q,
+// gk = E^T Q - colsum(E) k. The q / k tiles are centred on the mean key of the block first: distances and the
+// differences k_j - q_i are unchanged, and the two GEMM terms of gq and gk do not cancel large norms.
+// Bp is B rounded up to whole vector lanes; the padded key columns have kappa = 0 and zero rows in K and V.
+#include <Eigen/Core>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -18,8 +25,29 @@ using engine::Tensor;
 
 namespace {
 
+constexpr int64_t kLanes = 16;  // key columns per vector accumulator (one AVX-512 float register)
+
+// kLanes values of T as one GCC vector (an attribute on a dependent type is ignored, hence the specialisations).
+template <class T>
+struct LaneVec;
+template <>
+struct LaneVec<float> {
+  typedef float type __attribute__((vector_size(kLanes * sizeof(float))));
+};
+template <>
+struct LaneVec<double> {
+  typedef double type __attribute__((vector_size(kLanes * sizeof(double))));
+};
+
+template <class T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using MatMap = Eigen::Map<RowMat<T>>;
+template <class T>
+using ConstMatMap = Eigen::Map<const RowMat<T>>;
+
 struct Dims {
-  int64_t Np, H, D, C, T, B, nb, raw;
+  int64_t Np, H, D, C, T, B, Bp, nb, raw;
 };
 
 Dims dims_of(const Tensor& q, const Tensor& coords, const Tensor& perm_q, int64_t raw_size, int64_t block) {
@@ -30,83 +58,139 @@ Dims dims_of(const Tensor& q, const Tensor& coords, const Tensor& perm_q, int64_
   d.C = coords.size(1);
   d.T = perm_q.size(0);
   d.B = block;
+  d.Bp = (block + kLanes - 1) / kLanes * kLanes;
   d.nb = d.Np / block;
   d.raw = raw_size;
   return d;
 }
 
-
-// Gathers one block's tiles. Masked rows (index >= raw) are zero in every part.
+// One block's tiles (masked rows, index >= raw, are zero in q, k, v and the coordinates, before centring).
+//   Q [B, D], Qc [B, C]: queries; K [Bp, D], Kt [D, Bp], V [Bp, D], Kct [C, Bp]: keys (padded entries zero);
+//   kappa [B, Bp]: the kernel matrix (padded columns zero).
 template <class T>
 struct Tiles {
-  std::vector<T> Q, Qc, Kt, Kct, V, Vt;
+  std::vector<T> Q, Qc, K, Kt, Kct, V, kappa;
   std::vector<int64_t> iq, ik;
   std::vector<char> vq, vk;
-  void resize(const Dims& d) {
-    Q.assign(d.B * d.D, T(0));
-    Qc.assign(d.B * d.C, T(0));
-    Kt.assign(d.D * d.B, T(0));
-    Kct.assign(d.C * d.B, T(0));
-    V.assign(d.B * d.D, T(0));
-    Vt.assign(d.D * d.B, T(0));
-    iq.assign(d.B, 0);
-    ik.assign(d.B, 0);
-    vq.assign(d.B, 0);
-    vk.assign(d.B, 0);
-  }
+  explicit Tiles(const Dims& d)
+      : Q(d.B * d.D), Qc(d.B * d.C), K(d.Bp * d.D, T(0)), Kt(d.D * d.Bp, T(0)), Kct(d.C * d.Bp, T(0)),
+        V(d.Bp * d.D, T(0)), kappa(d.B * d.Bp, T(0)), iq(d.B), ik(d.B), vq(d.B), vk(d.B) {}
+
   void load(const Dims& d, const T* q, const T* k, const T* v, const T* coords, const int64_t* pq,
             const int64_t* pk, int64_t h, int64_t b) {
-    const int64_t B = d.B, D = d.D, C = d.C;
-    for (int64_t i = 0; i < B; ++i) {
-      const int64_t n = pq[b * B + i];
-      iq[i] = n;
-      vq[i] = n < d.raw;
-      const T* qr = q + (n * d.H + h) * D;
-      const T* cr = coords + n * C;
-      for (int64_t e = 0; e < D; ++e) Q[i * D + e] = vq[i] ? qr[e] : T(0);
-      for (int64_t c = 0; c < C; ++c) Qc[i * C + c] = vq[i] ? cr[c] : T(0);
-    }
+    const int64_t B = d.B, Bp = d.Bp, D = d.D, C = d.C;
+    // Copies row n of an [Np, H, D] array into dst (zeros for a masked row).
+    auto gather = [&](const T* src, int64_t n, bool valid, T* __restrict dst) {
+      if (valid) std::copy_n(src + (n * d.H + h) * D, D, dst);
+      else std::fill_n(dst, D, T(0));
+    };
     for (int64_t j = 0; j < B; ++j) {
       const int64_t n = pk[b * B + j];
+      const bool valid = n < d.raw;
       ik[j] = n;
-      vk[j] = n < d.raw;
-      const T* kr = k + (n * d.H + h) * D;
-      const T* vr = v + (n * d.H + h) * D;
-      const T* cr = coords + n * C;
-      for (int64_t e = 0; e < D; ++e) {
-        Kt[e * B + j] = vk[j] ? kr[e] : T(0);
-        V[j * D + e] = vk[j] ? vr[e] : T(0);
-        Vt[e * B + j] = V[j * D + e];
+      vk[j] = valid;
+      gather(k, n, valid, &K[j * D]);
+      gather(v, n, valid, &V[j * D]);
+      for (int64_t c = 0; c < C; ++c) Kct[c * Bp + j] = valid ? coords[n * C + c] : T(0);
+    }
+    for (int64_t i = 0; i < B; ++i) {
+      const int64_t n = pq[b * B + i];
+      const bool valid = n < d.raw;
+      iq[i] = n;
+      vq[i] = valid;
+      gather(q, n, valid, &Q[i * D]);
+      for (int64_t c = 0; c < C; ++c) Qc[i * C + c] = valid ? coords[n * C + c] : T(0);
+    }
+    // Centre q and k on the mean key row; Kt is the centred K transposed.
+    auto Km = MatMap<T>(K.data(), B, D);
+    const Eigen::Matrix<T, 1, Eigen::Dynamic> mean = Km.colwise().mean();
+    Km.rowwise() -= mean;
+    MatMap<T>(Q.data(), B, D).rowwise() -= mean;
+    Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>(Kt.data(), D, B, Eigen::OuterStride<>(Bp)) = Km.transpose();
+  }
+
+  // kappa_ij = exp(-1/2 (sum_e (q_ie - k_je)^2 + sum_c (s_c (cq_ic - ck_jc))^2)) for j < B, 0 for padded j. The
+  // squared distance of kLanes keys accumulates in one vector register (GCC vector type; an array accumulator was
+  // kept on the stack).
+  template <class Prefetch>
+  void kernel_matrix(const Dims& d, const T* s, const Prefetch& prefetch) {
+    using Vec = typename LaneVec<T>::type;
+    static_assert(sizeof(Vec) == kLanes * sizeof(T));
+    const int64_t B = d.B, Bp = d.Bp, D = d.D, C = d.C;
+    for (int64_t i = 0; i < B; ++i) {
+      prefetch(i);
+      T* row = &kappa[i * Bp];
+      for (int64_t j0 = 0; j0 < Bp; j0 += kLanes) {
+        Vec acc = {};
+        for (int64_t e = 0; e < D; ++e) {
+          Vec kv;
+          std::memcpy(&kv, &Kt[e * Bp + j0], sizeof(Vec));
+          const Vec df = Q[i * D + e] - kv;
+          acc += df * df;
+        }
+        for (int64_t c = 0; c < C; ++c) {
+          Vec kv;
+          std::memcpy(&kv, &Kct[c * Bp + j0], sizeof(Vec));
+          const Vec df = s[c] * (Qc[i * C + c] - kv);
+          acc += df * df;
+        }
+        T dist[kLanes];
+        std::memcpy(dist, &acc, sizeof(Vec));
+#pragma omp simd
+        for (int64_t l = 0; l < kLanes; ++l) row[j0 + l] = simd_exp(T(-0.5) * dist[l]);
       }
-      for (int64_t c = 0; c < C; ++c) Kct[c * B + j] = vk[j] ? cr[c] : T(0);
+      for (int64_t j = B; j < Bp; ++j) row[j] = T(0);
     }
   }
-  // kappa[j] for query i: exp(-1/2 (sum_d (q_id - k_jd)^2 + sum_c (s_c (cq_ic - ck_jc))^2)).
-  void kernel_row(const Dims& d, const T* s, int64_t i, T* dist, T* kappa) const {
-    const int64_t B = d.B, D = d.D, C = d.C;
-    for (int64_t j = 0; j < B; ++j) dist[j] = T(0);
-    for (int64_t e = 0; e < D; ++e) {
-      const T qe = Q[i * D + e];
-      const T* __restrict kr = &Kt[e * B];
-#pragma omp simd
-      for (int64_t j = 0; j < B; ++j) {
-        const T df = qe - kr[j];
-        dist[j] += df * df;
-      }
+
+  MatMap<T> kappa_mat(const Dims& d) { return MatMap<T>(kappa.data(), d.B, d.Bp); }
+  MatMap<T> q_mat(const Dims& d) { return MatMap<T>(Q.data(), d.B, d.D); }
+  MatMap<T> k_mat(const Dims& d) { return MatMap<T>(K.data(), d.Bp, d.D); }
+  MatMap<T> v_mat(const Dims& d) { return MatMap<T>(V.data(), d.Bp, d.D); }
+};
+
+// Prefetches the random rows of position i of a task (h, b) of one table: for its query, the [Np, H, D] rows of
+// `query_rows` and the [Np, H] slots of `query_slots`; for its key, the rows of `key_rows`; and both coordinate rows.
+// Called once per query row of the running block's kernel matrix, for the next task's inputs and the running task's
+// outputs, so the misses overlap with the arithmetic instead of queueing up in one burst.
+template <class T>
+using PtrList = std::array<const T*, 4>;
+
+template <class T>
+struct TaskPrefetch {
+  const Dims& d;
+  const int64_t *pq, *pk;  // the next task's permutations, nullptr when there is none
+  int64_t h, b;
+  const T* coords;
+  PtrList<T> query_rows, query_slots, key_rows;  // nullptr entries are skipped
+  void operator()(int64_t i) const {
+    if (!pq) return;
+    constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));
+    const int64_t nq = pq[b * d.B + i], nk = pk[b * d.B + i];
+    for (const T* a : query_rows)
+      if (a)
+        for (int64_t e = 0; e < d.D; e += kLine) __builtin_prefetch(a + (nq * d.H + h) * d.D + e);
+    for (const T* a : query_slots)
+      if (a) __builtin_prefetch(a + nq * d.H + h);
+    for (const T* a : key_rows)
+      if (a)
+        for (int64_t e = 0; e < d.D; e += kLine) __builtin_prefetch(a + (nk * d.H + h) * d.D + e);
+    if (coords) {
+      __builtin_prefetch(coords + nq * d.C);
+      __builtin_prefetch(coords + nk * d.C);
     }
-    for (int64_t c = 0; c < C; ++c) {
-      const T qc = Qc[i * C + c], sc = s[c];
-      const T* __restrict kr = &Kct[c * B];
-#pragma omp simd
-      for (int64_t j = 0; j < B; ++j) {
-        const T df = sc * (qc - kr[j]);
-        dist[j] += df * df;
-      }
-    }
-#pragma omp simd
-    for (int64_t j = 0; j < B; ++j) kappa[j] = simd_exp(T(-0.5) * dist[j]);
   }
 };
+
+// The prefetcher of `task` of table t (none when task is past the chunk end t1); coords may be nullptr.
+template <class T>
+TaskPrefetch<T> task_prefetch(const Dims& d, const int64_t* pq, const int64_t* pk, int64_t t, int64_t task,
+                              int64_t t1, const T* coords, PtrList<T> query_rows, PtrList<T> query_slots,
+                              PtrList<T> key_rows) {
+  if (task >= t1) return {d, nullptr, nullptr, 0, 0, coords, {}, {}, {}};
+  const int64_t h = task / d.nb, b = task % d.nb;
+  return {d, pq + (t * d.H + h) * d.Np, pk + (t * d.H + h) * d.Np, h, b, coords, query_rows, query_slots, key_rows};
+}
 
 template <class T>
 void forward_impl(const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& s_, const Tensor& coords_,
@@ -120,30 +204,23 @@ void forward_impl(const Tensor& q_, const Tensor& k_, const Tensor& v_, const Te
   std::fill(den, den + d.Np * d.H, T(0));
   for (int64_t t = 0; t < d.T; ++t) {
     engine::parallel_for(0, d.H * d.nb, 1, [&](int64_t t0, int64_t t1) {
-      Tiles<T> tl;
-      tl.resize(d);
-      std::vector<T> dist(d.B), kappa(d.B), num(d.D);
+      Tiles<T> tl(d);
+      RowMat<T> num(d.B, d.D);  // [B, D]
       for (int64_t task = t0; task < t1; ++task) {
         const int64_t h = task / d.nb, b = task % d.nb;
-        const int64_t* pqh = pq + (t * d.H + h) * d.Np;
-        const int64_t* pkh = pk + (t * d.H + h) * d.Np;
-        tl.load(d, q, k, v, coords, pqh, pkh, h, b);
-        const T* sh = s + h * d.C;
+        tl.load(d, q, k, v, coords, pq + (t * d.H + h) * d.Np, pk + (t * d.H + h) * d.Np, h, b);
+        const auto next = task_prefetch<T>(d, pq, pk, t, task + 1, t1, coords, {q}, {}, {k, v});
+        const auto outputs = task_prefetch<T>(d, pq, pk, t, task, t1, nullptr, {out}, {den}, {});
+        tl.kernel_matrix(d, s + h * d.C, [&](int64_t i) {
+          next(i);
+          outputs(i);
+        });
+        num.noalias() = tl.kappa_mat(d) * tl.v_mat(d);
         for (int64_t i = 0; i < d.B; ++i) {
-          tl.kernel_row(d, sh, i, dist.data(), kappa.data());
-          T ksum = T(0);
-          for (int64_t e = 0; e < d.D; ++e) num[e] = T(0);
-          for (int64_t j = 0; j < d.B; ++j) {
-            const T kj = kappa[j];
-            ksum += kj;
-            const T* vr = &tl.V[j * d.D];
-#pragma omp simd
-            for (int64_t e = 0; e < d.D; ++e) num[e] += kj * vr[e];
-          }
-          const int64_t n = tl.iq[i];
-          T* o = out + (n * d.H + h) * d.D;
-          for (int64_t e = 0; e < d.D; ++e) o[e] += num[e];
-          den[n * d.H + h] += ksum + T(1e-20);
+          const int64_t r = tl.iq[i] * d.H + h;
+          T* o = out + r * d.D;
+          for (int64_t e = 0; e < d.D; ++e) o[e] += num(i, e);
+          den[r] += tl.kappa_mat(d).row(i).sum() + T(1e-20);
         }
       }
     });
@@ -182,76 +259,60 @@ void backward_impl(const Tensor& q_, const Tensor& k_, const Tensor& v_, const T
   std::vector<T> gs_part(static_cast<size_t>(d.T * d.H * d.nb * d.C), T(0));
   for (int64_t t = 0; t < d.T; ++t) {
     engine::parallel_for(0, d.H * d.nb, 1, [&](int64_t t0, int64_t t1) {
-      Tiles<T> tl;
-      tl.resize(d);
-      std::vector<T> dist(d.B), kappa(d.B), E(d.B), a(d.D), gqi(d.D), GV(d.B * d.D), GKt(d.D * d.B), cacc(d.C);
+      Tiles<T> tl(d);
+      RowMat<T> A(d.B, d.D), E(d.B, d.Bp), GQ(d.B, d.D), GK(d.Bp, d.D), GV(d.Bp, d.D);
+      Eigen::Matrix<T, Eigen::Dynamic, 1> row_sum(d.B), col_sum(d.Bp);
+      std::vector<T> cacc(d.C);
       for (int64_t task = t0; task < t1; ++task) {
         const int64_t h = task / d.nb, b = task % d.nb;
-        const int64_t* pqh = pq + (t * d.H + h) * d.Np;
-        const int64_t* pkh = pk + (t * d.H + h) * d.Np;
-        tl.load(d, q, k, v, coords, pqh, pkh, h, b);
+        tl.load(d, q, k, v, coords, pq + (t * d.H + h) * d.Np, pk + (t * d.H + h) * d.Np, h, b);
         const T* sh = s + h * d.C;
-        std::fill(GV.begin(), GV.end(), T(0));
-        std::fill(GKt.begin(), GKt.end(), T(0));
+        const auto next = task_prefetch<T>(d, pq, pk, t, task + 1, t1, coords, {q, gout}, {den, crow.data()}, {k, v});
+        const auto outputs = task_prefetch<T>(d, pq, pk, t, task, t1, nullptr, {gq}, {}, {gk, gv});
+        tl.kernel_matrix(d, sh, [&](int64_t i) {
+          next(i);
+          outputs(i);
+        });
+        const auto kappa = tl.kappa_mat(d);
+        // A_i = gout_i / den_i; dL/dkappa_ij = a_i . v_j + c_i; E_ij = kappa_ij dL/dkappa_ij.
+        for (int64_t i = 0; i < d.B; ++i) {
+          const int64_t r = tl.iq[i] * d.H + h;
+          const T inv = T(1) / den[r];
+          for (int64_t e = 0; e < d.D; ++e) A(i, e) = gout[r * d.D + e] * inv;
+        }
+        E.noalias() = A * tl.v_mat(d).transpose();
+        for (int64_t i = 0; i < d.B; ++i) {
+          const T ci = crow[tl.iq[i] * d.H + h];
+          E.row(i) = (E.row(i).array() + ci) * kappa.row(i).array();
+        }
+        GV.noalias() = kappa.transpose() * A;
+        // gq_i = sum_j E_ij (k_j - q_i); gk_j = sum_i E_ij (q_i - k_j)
+        row_sum = E.rowwise().sum();
+        col_sum = E.colwise().sum().transpose();
+        GQ.noalias() = E * tl.k_mat(d);
+        GQ -= row_sum.asDiagonal() * tl.q_mat(d);
+        GK.noalias() = E.transpose() * tl.q_mat(d);
+        GK -= col_sum.asDiagonal() * tl.k_mat(d);
+        // d/ds_c: -s_c sum_ij E_ij (cq_ic - ck_jc)^2
         std::fill(cacc.begin(), cacc.end(), T(0));
         for (int64_t i = 0; i < d.B; ++i) {
-          const int64_t n = tl.iq[i];
-          const int64_t r = n * d.H + h;
-          const T inv = T(1) / den[r];
-          for (int64_t e = 0; e < d.D; ++e) a[e] = gout[r * d.D + e] * inv;
-          const T ci = crow[r];
-          tl.kernel_row(d, sh, i, dist.data(), kappa.data());
-          // E_j = kappa_j (c_i + a . v_j)
-          for (int64_t j = 0; j < d.B; ++j) E[j] = ci;
-          for (int64_t e = 0; e < d.D; ++e) {
-            const T ae = a[e];
-            const T* __restrict vr = &tl.Vt[e * d.B];
-#pragma omp simd
-            for (int64_t j = 0; j < d.B; ++j) E[j] += ae * vr[j];
-          }
-          T esum = T(0);
-          for (int64_t j = 0; j < d.B; ++j) {
-            E[j] *= kappa[j];
-            esum += E[j];
-          }
-          // gv_j += kappa_j a
-          for (int64_t j = 0; j < d.B; ++j) {
-            const T kj = kappa[j];
-            T* __restrict g = &GV[j * d.D];
-#pragma omp simd
-            for (int64_t e = 0; e < d.D; ++e) g[e] += kj * a[e];
-          }
-          // gq_i = sum_j E_j (k_j - q_i); gk_j += E_j (q_i - k_j)
-          for (int64_t e = 0; e < d.D; ++e) {
-            const T qe = tl.Q[i * d.D + e];
-            const T* __restrict kr = &tl.Kt[e * d.B];
-            T* __restrict gkr = &GKt[e * d.B];
-            T acc = T(0);
-#pragma omp simd reduction(+ : acc)
-            for (int64_t j = 0; j < d.B; ++j) {
-              const T w = E[j] * (kr[j] - qe);
-              acc += w;
-              gkr[j] -= w;
-            }
-            gqi[e] = acc;
-          }
-          // d/ds_c: -s_c sum_j E_j (cq_ic - ck_jc)^2
+          const T* __restrict er = &E(i, 0);
           for (int64_t c = 0; c < d.C; ++c) {
             const T qc = tl.Qc[i * d.C + c];
-            const T* __restrict kr = &tl.Kct[c * d.B];
+            const T* __restrict kr = &tl.Kct[c * d.Bp];
             T acc = T(0);
 #pragma omp simd reduction(+ : acc)
-            for (int64_t j = 0; j < d.B; ++j) {
+            for (int64_t j = 0; j < d.Bp; ++j) {
               const T df = qc - kr[j];
-              acc += E[j] * df * df;
+              acc += er[j] * df * df;
             }
             cacc[c] += acc;
           }
-          (void)esum;
-          if (tl.vq[i]) {
-            T* g = gq + r * d.D;
-            for (int64_t e = 0; e < d.D; ++e) g[e] += gqi[e];
-          }
+        }
+        for (int64_t i = 0; i < d.B; ++i) {
+          if (!tl.vq[i]) continue;
+          T* g = gq + (tl.iq[i] * d.H + h) * d.D;
+          for (int64_t e = 0; e < d.D; ++e) g[e] += GQ(i, e);
         }
         for (int64_t j = 0; j < d.B; ++j) {
           if (!tl.vk[j]) continue;
@@ -259,8 +320,8 @@ void backward_impl(const Tensor& q_, const Tensor& k_, const Tensor& v_, const T
           T* gkr = gk + r * d.D;
           T* gvr = gv + r * d.D;
           for (int64_t e = 0; e < d.D; ++e) {
-            gkr[e] += GKt[e * d.B + j];
-            gvr[e] += GV[j * d.D + e];
+            gkr[e] += GK(j, e);
+            gvr[e] += GV(j, e);
           }
         }
         T* part = &gs_part[static_cast<size_t>(((t * d.H + h) * d.nb + b) * d.C)];
