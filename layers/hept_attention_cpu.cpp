@@ -9,7 +9,6 @@
 // Bp is B rounded up to whole vector lanes; the padded key columns have kappa = 0 and zero rows in K and V.
 #include <Eigen/Core>
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -80,9 +79,14 @@ struct Tiles {
             const int64_t* pk, int64_t h, int64_t b) {
     const int64_t B = d.B, Bp = d.Bp, D = d.D, C = d.C;
     // Copies row n of an [Np, H, D] array into dst (zeros for a masked row).
-    auto gather = [&](const T* src, int64_t n, bool valid, T* __restrict dst) {
-      if (valid) std::copy_n(src + (n * d.H + h) * D, D, dst);
-      else std::fill_n(dst, D, T(0));
+    auto gather = [&](const T* __restrict src, int64_t n, bool valid, T* __restrict dst) {
+      const T* __restrict row = src + (n * d.H + h) * D;
+      if (valid) {
+#pragma omp simd
+        for (int64_t e = 0; e < D; ++e) dst[e] = row[e];
+      } else {
+        std::fill_n(dst, D, T(0));
+      }
     };
     for (int64_t j = 0; j < B; ++j) {
       const int64_t n = pk[b * B + j];
@@ -112,13 +116,11 @@ struct Tiles {
   // kappa_ij = exp(-1/2 (sum_e (q_ie - k_je)^2 + sum_c (s_c (cq_ic - ck_jc))^2)) for j < B, 0 for padded j. The
   // squared distance of kLanes keys accumulates in one vector register (GCC vector type; an array accumulator was
   // kept on the stack).
-  template <class Prefetch>
-  void kernel_matrix(const Dims& d, const T* s, const Prefetch& prefetch) {
+  void kernel_matrix(const Dims& d, const T* s) {
     using Vec = typename LaneVec<T>::type;
     static_assert(sizeof(Vec) == kLanes * sizeof(T));
     const int64_t B = d.B, Bp = d.Bp, D = d.D, C = d.C;
     for (int64_t i = 0; i < B; ++i) {
-      prefetch(i);
       T* row = &kappa[i * Bp];
       for (int64_t j0 = 0; j0 < Bp; j0 += kLanes) {
         Vec acc = {};
@@ -149,49 +151,6 @@ struct Tiles {
   MatMap<T> v_mat(const Dims& d) { return MatMap<T>(V.data(), d.Bp, d.D); }
 };
 
-// Prefetches the random rows of position i of a task (h, b) of one table: for its query, the [Np, H, D] rows of
-// `query_rows` and the [Np, H] slots of `query_slots`; for its key, the rows of `key_rows`; and both coordinate rows.
-// Called once per query row of the running block's kernel matrix, for the next task's inputs and the running task's
-// outputs, so the misses overlap with the arithmetic instead of queueing up in one burst.
-template <class T>
-using PtrList = std::array<const T*, 4>;
-
-template <class T>
-struct TaskPrefetch {
-  const Dims& d;
-  const int64_t *pq, *pk;  // the next task's permutations, nullptr when there is none
-  int64_t h, b;
-  const T* coords;
-  PtrList<T> query_rows, query_slots, key_rows;  // nullptr entries are skipped
-  void operator()(int64_t i) const {
-    if (!pq) return;
-    constexpr int64_t kLine = 64 / static_cast<int64_t>(sizeof(T));
-    const int64_t nq = pq[b * d.B + i], nk = pk[b * d.B + i];
-    for (const T* a : query_rows)
-      if (a)
-        for (int64_t e = 0; e < d.D; e += kLine) __builtin_prefetch(a + (nq * d.H + h) * d.D + e);
-    for (const T* a : query_slots)
-      if (a) __builtin_prefetch(a + nq * d.H + h);
-    for (const T* a : key_rows)
-      if (a)
-        for (int64_t e = 0; e < d.D; e += kLine) __builtin_prefetch(a + (nk * d.H + h) * d.D + e);
-    if (coords) {
-      __builtin_prefetch(coords + nq * d.C);
-      __builtin_prefetch(coords + nk * d.C);
-    }
-  }
-};
-
-// The prefetcher of `task` of table t (none when task is past the chunk end t1); coords may be nullptr.
-template <class T>
-TaskPrefetch<T> task_prefetch(const Dims& d, const int64_t* pq, const int64_t* pk, int64_t t, int64_t task,
-                              int64_t t1, const T* coords, PtrList<T> query_rows, PtrList<T> query_slots,
-                              PtrList<T> key_rows) {
-  if (task >= t1) return {d, nullptr, nullptr, 0, 0, coords, {}, {}, {}};
-  const int64_t h = task / d.nb, b = task % d.nb;
-  return {d, pq + (t * d.H + h) * d.Np, pk + (t * d.H + h) * d.Np, h, b, coords, query_rows, query_slots, key_rows};
-}
-
 template <class T>
 void forward_impl(const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& s_, const Tensor& coords_,
                   const Tensor& perm_q_, const Tensor& perm_k_, int64_t raw, int64_t block, const Tensor& out_,
@@ -209,12 +168,7 @@ void forward_impl(const Tensor& q_, const Tensor& k_, const Tensor& v_, const Te
       for (int64_t task = t0; task < t1; ++task) {
         const int64_t h = task / d.nb, b = task % d.nb;
         tl.load(d, q, k, v, coords, pq + (t * d.H + h) * d.Np, pk + (t * d.H + h) * d.Np, h, b);
-        const auto next = task_prefetch<T>(d, pq, pk, t, task + 1, t1, coords, {q}, {}, {k, v});
-        const auto outputs = task_prefetch<T>(d, pq, pk, t, task, t1, nullptr, {out}, {den}, {});
-        tl.kernel_matrix(d, s + h * d.C, [&](int64_t i) {
-          next(i);
-          outputs(i);
-        });
+        tl.kernel_matrix(d, s + h * d.C);
         num.noalias() = tl.kappa_mat(d) * tl.v_mat(d);
         for (int64_t i = 0; i < d.B; ++i) {
           const int64_t r = tl.iq[i] * d.H + h;
@@ -267,12 +221,7 @@ void backward_impl(const Tensor& q_, const Tensor& k_, const Tensor& v_, const T
         const int64_t h = task / d.nb, b = task % d.nb;
         tl.load(d, q, k, v, coords, pq + (t * d.H + h) * d.Np, pk + (t * d.H + h) * d.Np, h, b);
         const T* sh = s + h * d.C;
-        const auto next = task_prefetch<T>(d, pq, pk, t, task + 1, t1, coords, {q, gout}, {den, crow.data()}, {k, v});
-        const auto outputs = task_prefetch<T>(d, pq, pk, t, task, t1, nullptr, {gq}, {}, {gk, gv});
-        tl.kernel_matrix(d, sh, [&](int64_t i) {
-          next(i);
-          outputs(i);
-        });
+        tl.kernel_matrix(d, sh);
         const auto kappa = tl.kappa_mat(d);
         // A_i = gout_i / den_i; dL/dkappa_ij = a_i . v_j + c_i; E_ij = kappa_ij dL/dkappa_ij.
         for (int64_t i = 0; i < d.B; ++i) {
