@@ -1,5 +1,11 @@
-// LSHOrdering: projection keys and the two-pass stable argsort (see lsh_ordering.h).
+// LSHOrdering: projection keys and the two-pass stable argsort; the LSH-region scan order (see lsh_ordering.h).
 #include "layers/lsh_ordering.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <numeric>
+#include <stdexcept>
 
 #include "engine/engine.h"
 #include "layers/common.h"
@@ -17,6 +23,26 @@ Tensor lsh_order(const Tensor& coords, const Tensor& alpha) {
   const Tensor by_norm = engine::argsort(engine::sqrt(engine::sum(coords * coords, {1})));
   const Tensor by_key = engine::argsort(engine::index_select(key, 0, by_norm));  // stable
   return engine::index_select(by_norm, 0, by_key);
+}
+
+Tensor region_scan_order(const Tensor& coords, int64_t raw_size, const Tensor& regions, int64_t within_column) {
+  check_shape("region_scan_order", "coords", coords, {-1, -1});
+  const int64_t rows = coords.size(0);
+  if (raw_size < 0 || raw_size > rows)
+    throw std::invalid_argument(fmt::format("region_scan_order: raw_size {} outside [0, {}]", raw_size, rows));
+  if (within_column < 0 || within_column >= coords.size(1))
+    throw std::invalid_argument(fmt::format("region_scan_order: column {} outside coords [{}, {}]", within_column,
+                                            rows, coords.size(1)));
+  engine::NoGradGuard no_grad;
+  const std::vector<int64_t> code =  // [Np] region code of (table 0, head 0)
+      region_codes(coords, raw_size, regions, RegionMode::Src).select(0, 0).select(0, 0).to_vector<int64_t>();
+  const std::vector<double> within = coords.select(1, within_column).to_vector<double>();  // [Np]
+  std::vector<int64_t> order(rows);
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::stable_sort(order.begin(), order.begin() + raw_size, [&](int64_t a, int64_t b) {
+    return code[a] != code[b] ? code[a] < code[b] : within[a] < within[b];
+  });
+  return engine::from_vector(order, {rows}).to(coords.device());
 }
 
 LSHOrdering::LSHOrdering(int64_t coords_dim, int64_t num_heads, double num_regions, engine::Generator* gen) {

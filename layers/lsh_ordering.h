@@ -1,6 +1,7 @@
 // LSHOrdering (lampa-models.md 3.7): the token order hmambav1 scans in. Keys are key = p0 + 2 p1 + 4 p2 with
 // p = coords . alpha[0] (three fixed Gaussian projections, no bucketing: the reference's "shift" is exactly zero),
-// ties broken by ||coords||_2: argsort by the norm, then a stable argsort by the key.
+// ties broken by ||coords||_2: argsort by the norm, then a stable argsort by the key. Also the LSH-region scan order
+// of the paper's Mamba-b (region_scan_order).
 #pragma once
 #include <memory>
 
@@ -13,6 +14,14 @@ namespace layers {
 
 // coords [N, C], alpha [1, C, 3] -> permutation [N] int64 (scan position -> row). No gradient.
 engine::Tensor lsh_order(const engine::Tensor& coords, const engine::Tensor& alpha);
+
+// The scan order of bucketing once by LSH regions (the paper's Mamba-b): rows sorted by their (phi region, eta region)
+// code of hash table 0, head 0 (region_codes, RegionMode::Src, over `regions` [T, 2, H]), and inside a region by
+// coords[:, within_column] ascending (ties by row). Padded rows (index >= raw_size) come last, in row order, so a
+// causal scan never carries padding into a real row.
+// coords [Np, C], raw_size <= Np -> permutation [Np] int64 on coords' device (scan position -> row). No gradient.
+engine::Tensor region_scan_order(const engine::Tensor& coords, int64_t raw_size, const engine::Tensor& regions,
+                                 int64_t within_column);
 
 // The module holding the fixed tensors the reference saves: alpha [1, C, 3], beta [1, 3] (unused, as in the
 // reference) and regions [3, 2, num_heads] (unused; kept so checkpoints carry the same buffers).

@@ -1,8 +1,11 @@
 // The Mamba-b models (lampa-models.md section 4 items 8 and 9), one stack of pre-norm Mamba v1 blocks with two ways
 // of choosing what the scan sees:
 //   hmambav2 ("LSH embedding"): pad to block_size, encode, dropout, one HEPT LSH attention layer used once as an
-//            embedding (x = HEPT(LN1 x), no residual), the blocks in dataset order, LN (norm_f), W0 (h -> h/2, no
-//            bias), LN, residual ReLU MLP head.
+//            embedding (x = HEPT(LN1 x), no residual), the blocks, LN (norm_f), W0 (h -> h/2, no bias), LN, residual
+//            ReLU MLP head. "scan_order": "dataset" (the reference) scans the rows as stored; "lsh_regions" (the
+//            paper's "OR&AND LSH bucketing once before the Mamba blocks") scans them sorted by the LSH layer's
+//            (phi region, eta region) of hash 0, head 0 and by coords[:, scan_within_column] (default 2, r) inside a
+//            region, and undoes the order after norm_f.
 //   hmambav1 ("E2LSH"): pad, encode, dropout, reorder the rows by LSHOrdering (layers/lsh_ordering.h), the blocks,
 //            norm_f, undo the order, W0, LN, head. The reference's final nan_to_num is not applied: a NaN here is a
 //            bug to surface, not to hide.
@@ -43,6 +46,15 @@ class HMamba : public TrackingModel {
       attn.num_w_per_dist = config_get<int64_t>(c, "num_w_per_dist", 10);
       attn.coords_dim = coords_dim;
       lsh_ = register_module("lsh", std::make_shared<layers::LSHAtt>(h_, attn, /*with_feed_forward=*/false));
+      const std::string scan_order = config_get<std::string>(c, "scan_order", "dataset");
+      if (scan_order != "dataset" && scan_order != "lsh_regions")
+        throw std::invalid_argument("hmambav2: \"scan_order\" must be \"dataset\" or \"lsh_regions\", not \"" +
+                                    scan_order + "\"");
+      scan_by_regions_ = scan_order == "lsh_regions";
+      scan_within_column_ = config_get<int64_t>(c, "scan_within_column", 2);
+      if (scan_within_column_ < 0 || scan_within_column_ >= coords_dim)
+        throw std::invalid_argument("hmambav2: \"scan_within_column\" must index the coords (0.." +
+                                    std::to_string(coords_dim - 1) + ")");
     } else {
       ordering_ = register_module("lsh_ordering", std::make_shared<layers::LSHOrdering>(
                                                       coords_dim, config_get<int64_t>(c, "num_heads", 8),
@@ -70,6 +82,10 @@ class HMamba : public TrackingModel {
     Tensor order;                                                                   // [Np] scan position -> row
     if (kind_ == Ordering::LSHEmbedding) {
       x = lsh_->forward(x, coords, n);
+      if (scan_by_regions_) {
+        order = layers::region_scan_order(coords, n, lsh_->attn->regions(), scan_within_column_);
+        x = index_select(x, 0, order);
+      }
     } else {
       order = ordering_->order(coords);
       x = index_select(x, 0, order);
@@ -85,6 +101,8 @@ class HMamba : public TrackingModel {
  private:
   Ordering kind_;
   int64_t h_, block_size_;
+  bool scan_by_regions_ = false;    // hmambav2 "scan_order": "lsh_regions"
+  int64_t scan_within_column_ = 2;  // coords column ordering the rows inside a region
   std::shared_ptr<FeatureEncoder> encoder_;
   std::shared_ptr<nn::Dropout> dropout_;
   std::shared_ptr<layers::LSHAtt> lsh_;
@@ -101,10 +119,17 @@ Config hmamba_defaults() {
     "drop_out": 0.1, "mlp_layers": 5, "x_dim": 15, "coords_dim": 6})");
 }
 
+Config hmambav2_defaults() {
+  Config c = hmamba_defaults();
+  c["scan_order"] = "dataset";
+  c["scan_within_column"] = 2;
+  return c;
+}
+
 }  // namespace
 
 const ModelEntry& hmambav2_entry() {
-  static const ModelEntry entry{"hmambav2", hmamba_defaults, [](const Config& c) -> std::shared_ptr<TrackingModel> {
+  static const ModelEntry entry{"hmambav2", hmambav2_defaults, [](const Config& c) -> std::shared_ptr<TrackingModel> {
                                   return std::make_shared<HMamba>(Ordering::LSHEmbedding, c);
                                 }};
   return entry;

@@ -30,17 +30,17 @@ const ModelEntry& find_entry(const std::string& name) {
 }
 
 // The paper's S/M/L sizes (paper-results.md) as overrides of the shipped config, for the models the paper sizes:
-// hmambav2 (Mamba-b) 0.33 / 0.59 / 1.00 M and hept 0.33 / 0.61 / 1.06 M trainable parameters (paper: 0.32 / 0.61 /
+// hmambav2 (Mamba-b) 0.33 / 0.59 / 1.00 M, scanning in the LSH-region order the paper describes, and hept 0.33 / 0.61 / 1.06 M trainable parameters (paper: 0.32 / 0.61 /
 // 0.99 M and 0.33 / 0.61 / 1.01 M). Mamba-a's 0.17 M S size cannot be reached by fullhybrid2, whose hard-coded
 // 5-layer head alone holds 0.2 M parameters, so it has no tracking presets.
 // "pileup-S": the paper's pile-up S models (paper-results.md: Mamba-a width 24 and 8 layers, Mamba-b width 48 and
 // 8 layers; HEPT's pile-up config, hept.md 3.7: h 24, 140 regions); the pile-up task picks them for --size S.
 const Config& presets() {
   static const Config table = Config::parse(R"({
-    "hmambav2": {"S": {"h_dim": 48, "n_layers": 4, "mlp_layers": 4},
+    "hmambav2": {"S": {"h_dim": 48, "n_layers": 4, "mlp_layers": 4, "scan_order": "lsh_regions"},
                  "pileup-S": {"h_dim": 48, "n_layers": 8, "mlp_layers": 4, "num_regions": 140},
-                 "M": {"h_dim": 64, "n_layers": 6, "mlp_layers": 5},
-                 "L": {}},
+                 "M": {"h_dim": 64, "n_layers": 6, "mlp_layers": 5, "scan_order": "lsh_regions"},
+                 "L": {"scan_order": "lsh_regions"}},
     "hept": {"S": {"h_dim": 24}, "M": {"h_dim": 48}, "L": {"h_dim": 72},
              "pileup-S": {"h_dim": 24, "num_regions": 140}},
     "fullhybrid2": {"pileup-S": {"h_dim": 24, "n_layers": 8, "num_regions": 140}},
