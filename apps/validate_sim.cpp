@@ -1,8 +1,10 @@
 // validate_sim: compares one simulated event with the real TrackML events and writes the report
 // docs/simulation-validation.md plus the plot docs/simulation-validation.svg.
-//   validate_sim [--real DIR] [--detector detectors.csv] [--docs DIR] [--seed S] [--mu 200]
+//   validate_sim [--real DIR] [--detector detectors.csv] [--docs DIR] [--seed S] [--mu 200] [--hept-checkpoint PT]
 // Real references: event000001001 (full hits-only event: hits per layer, particle spectra, nhits) and
-// event000000001 (truth + cells: cluster sizes per volume).
+// event000000001 (truth + cells: cluster sizes per volume). With HEPT's published checkpoint (trained on real
+// events), also what a trained model sees: its accuracy on the real sample and on the simulated event sub-sampled by
+// particle to the same density, next to embeddings made of raw input columns.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -16,8 +18,14 @@
 #include <fmt/format.h>
 
 #include "data/detector.h"
+#include "data/features.h"
 #include "data/simulator.h"
+#include "data/subsample.h"
 #include "data/trackml_io.h"
+#include "engine/engine.h"
+#include "models/catalog.h"
+#include "models/hept.h"
+#include "models/tracking_metrics.h"
 
 namespace {
 
@@ -86,6 +94,58 @@ int noise_hits(const data::Event& ev) {
 }
 
 // Hits per layer, real vs simulated, as grouped bars.
+// The pixel hits of an event as one HEPT sample (whole event, no graphs).
+data::Sample pixel_sample(const data::Event& ev, const data::Detector& det) {
+  data::FeatureOptions fo;
+  fo.n_sectors = 1;
+  fo.graphs = false;
+  return data::build_samples(ev, det, fo).at(0);
+}
+
+// accuracy@0.9 / recall@0.9 of three embeddings of one sample: the trained model, raw (eta, phi) and the cluster
+// direction (geta, gphi: input columns 12, 13).
+std::string model_view_row(const std::string& label, const data::Sample& s, models::TrackingModel& model) {
+  using engine::Tensor;
+  const Tensor emb = model.forward({s.x, s.coords, Tensor()});  // [N, 12]
+  const Tensor eta_phi = s.coords.slice(1, 0, 2).contiguous();   // [N, 2]
+  const Tensor cluster_dir = s.x.slice(1, 12, 14).contiguous();  // [N, 2]
+  std::string row = fmt::format("| {} | {} |", label, s.num_hits());
+  for (const Tensor& e : {emb, eta_phi, cluster_dir}) {
+    const models::TrackingMetrics m = models::tracking_metrics(e, s.particle_id, s.pt, s.reconstructable);
+    row += fmt::format(" {:.3f} / {:.3f} |", m.accuracy[2], m.recall[2]);
+  }
+  return row + "\n";
+}
+
+// What HEPT's published checkpoint (trained on real tracking-60k events) sees in the real sample event and in the
+// simulated one sub-sampled by particle to the same number of pixel hits, plus the whole simulated event.
+std::string model_view_section(const std::string& checkpoint, const data::Event& real_sample, const data::Event& sim,
+                               const data::Detector& det) {
+  models::Config c = models::hept_entry().defaults();
+  c.merge_patch(models::hept_checkpoint_overrides());
+  auto model = models::hept_entry().make(c);
+  models::load_hept_torch_checkpoint(*model, checkpoint);
+  model->eval();
+  engine::NoGradGuard no_grad;
+  const data::Sample real = pixel_sample(real_sample, det), full = pixel_sample(sim, det);
+  const double fraction = std::min(1.0, double(real.num_hits()) / double(full.num_hits()));
+  std::string md =
+      "\n## What a trained model sees\n\n"
+      "HEPT's published checkpoint (trained on real tracking-60k events) embeds the pixel hits of the real sample "
+      "event and of the simulated event, sub-sampled by particle (whole particles and the same fraction of noise, as "
+      "the real sample was made) to the same number of hits; last row: the whole simulated event. Accuracy@0.9 / "
+      "recall@0.9 (HEPT's definitions) of its embedding and of two embeddings made of raw input columns. Equal "
+      "(eta, phi) columns mean the tracks' geometry agrees; the (geta, gphi) column measures how much the cluster "
+      "shapes alone say about which hits belong together.\n\n"
+      "| event | pixel hits | HEPT checkpoint | raw (eta, phi) | cluster direction (geta, gphi) |\n"
+      "|---|---|---|---|---|\n";
+  md += model_view_row("real event000000001", real, *model);
+  md += model_view_row(fmt::format("simulated, {:.3f} of the particles", fraction),
+                       pixel_sample(data::subsample_particles(sim, fraction, 1), det), *model);
+  md += model_view_row("simulated, whole event", full, *model);
+  return md;
+}
+
 std::string svg_plot(const std::map<LayerKey, int>& real, const std::map<LayerKey, int>& sim, const Spectra& rs,
                      const Spectra& ss) {
   const int W = 960, H = 620, x0 = 60, w = W - 80;
@@ -146,13 +206,15 @@ std::string svg_plot(const std::map<LayerKey, int>& real, const std::map<LayerKe
 
 int main(int argc, char** argv) {
   CLI::App app{"Compare a simulated TrackML event with the real ones and write docs/simulation-validation.md"};
-  std::string real_dir = "../shared/data/trackml", detector_path, docs = "docs";
+  std::string real_dir = "../shared/data/trackml", detector_path, docs = "docs", hept_checkpoint;
   data::sim::SimConfig cfg;
   app.add_option("--real", real_dir, "folder with the real TrackML files");
   app.add_option("--detector", detector_path, "detectors.csv (default: <real>/detectors.csv, else built-in)");
   app.add_option("--docs", docs, "output folder for the report and the plot");
   app.add_option("--seed", cfg.seed, "simulation seed");
   app.add_option("--mu", cfg.mu, "pile-up");
+  app.add_option("--hept-checkpoint", hept_checkpoint,
+                 "HEPT's published tracking checkpoint (default: <real>/../hept/tracking-60k-model.pt when present)");
   CLI11_PARSE(app, argc, argv);
   try {
     if (detector_path.empty() && std::filesystem::exists(real_dir + "/detectors.csv")) {
@@ -209,6 +271,9 @@ int main(int argc, char** argv) {
       const auto s = sim_cl.count(v) ? sim_cl.at(v) : std::pair<double, double>{0, 0};
       md += fmt::format("| {} | {:.2f} | {:.2f} | {:.2f} | {:.2f} |\n", v, r.first, s.first, r.second, s.second);
     }
+    if (hept_checkpoint.empty() && std::filesystem::exists(real_dir + "/../hept/tracking-60k-model.pt"))
+      hept_checkpoint = real_dir + "/../hept/tracking-60k-model.pt";
+    if (!hept_checkpoint.empty()) md += model_view_section(hept_checkpoint, cells, sim, det);
     std::filesystem::create_directories(docs);
     std::ofstream(docs + "/simulation-validation.md") << md;
     std::ofstream(docs + "/simulation-validation.svg") << svg_plot(real_layers, sim_layers, rs, ss);

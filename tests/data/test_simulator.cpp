@@ -1,5 +1,6 @@
 // Tests of the TrackML event simulator: helix geometry, ids and weights, reproducibility, hits on their module
-// planes, occupancy per volume at mu = 200, helix consistency of particle hits, and the file round trip.
+// planes, occupancy per volume at mu = 200, helix consistency of particle hits, the file round trip, and particle
+// sub-sampling.
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -8,10 +9,12 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <set>
 #include <unordered_map>
 
 #include "data/physics.h"
 #include "data/simulator.h"
+#include "data/subsample.h"
 #include "data/trackml_io.h"
 #include "shared_data.h"
 
@@ -243,4 +246,43 @@ TEST_CASE("simulator: the real detectors.csv drives the simulation too") {
     REQUIRE(m != nullptr);
     CHECK(std::abs(m->to_local({ev.truth.tx[i], ev.truth.ty[i], ev.truth.tz[i]})[2]) < 2e-3);
   }
+}
+
+TEST_CASE("subsample_particles: whole particles, the same fraction of noise, consistent tables") {
+  SimConfig cfg;
+  cfg.mu = 20;
+  const data::Event ev = Simulator(data::builtin_detector(), cfg).simulate(3);
+  const data::Event all = data::subsample_particles(ev, 1.0);
+  CHECK(all.hits.hit_id == ev.hits.hit_id);
+  CHECK(all.cells.size() == ev.cells.size());
+  CHECK(all.particles.size() == ev.particles.size());
+  const data::Event none = data::subsample_particles(ev, 0.0);
+  CHECK(none.hits.size() == 0);
+  CHECK(none.cells.size() == 0);
+
+  const data::Event part = data::subsample_particles(ev, 0.3, 5);
+  CHECK(part.hits.hit_id == data::subsample_particles(ev, 0.3, 5).hits.hit_id);  // deterministic
+  CHECK(part.hits.hit_id != data::subsample_particles(ev, 0.3, 6).hits.hit_id);  // the seed matters
+  REQUIRE(part.truth.size() == part.hits.size());
+  for (size_t i = 0; i < part.hits.size(); ++i) CHECK(part.truth.hit_id[i] == part.hits.hit_id[i]);
+  std::map<int64_t, int> hits_of, kept_hits_of;  // particle -> hits in the full / sub-sampled event
+  for (int64_t pid : ev.truth.particle_id) ++hits_of[pid];
+  int noise = 0;
+  for (int64_t pid : part.truth.particle_id) pid ? ++kept_hits_of[pid] : ++noise;
+  for (const auto& [pid, n] : kept_hits_of) CHECK(n == hits_of[pid]);  // a kept particle keeps every hit
+  const double kept = double(kept_hits_of.size()) / double(hits_of.size() - 1);
+  CHECK(kept > 0.22);
+  CHECK(kept < 0.38);
+  CHECK(double(noise) / hits_of[0] > 0.22);
+  CHECK(double(noise) / hits_of[0] < 0.38);
+  std::set<int64_t> kept_ids(part.hits.hit_id.begin(), part.hits.hit_id.end());
+  for (int64_t id : part.cells.hit_id) CHECK(kept_ids.count(id) == 1);
+  for (int64_t pid : part.particles.particle_id) CHECK((kept_hits_of.count(pid) || hits_of.count(pid) == 0));
+  for (const auto& [pid, n] : kept_hits_of)
+    CHECK(std::count(part.particles.particle_id.begin(), part.particles.particle_id.end(), pid) == 1);
+
+  CHECK_THROWS_AS(data::subsample_particles(ev, 1.5), std::invalid_argument);
+  data::Event no_truth = ev;
+  no_truth.truth = {};
+  CHECK_THROWS_AS(data::subsample_particles(no_truth, 0.5), std::invalid_argument);
 }
