@@ -89,6 +89,7 @@ void finish_options(Cli& c, const std::string& ref_name) {
 }
 
 int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
+  models::reference_training(c.model_name);  // an unknown model name fails here, before any data is built
   c.data.radius_pairs = c.tracking.loss_pairs == "radius";
   const std::string cache = app::resolve_tracking_dataset(c.data);
   finish_options(c, c.model_name);
@@ -201,8 +202,10 @@ int main(int argc, char** argv) {
   cli.add_flag("--train-metrics", c.opt.train_metrics, "also compute metrics on the training phase");
   cli.add_flag("!--no-test-each-epoch", c.opt.test_each_epoch,
                "evaluate the test split only at the end (the reference evaluates it every epoch)");
-  cli.add_option("--loss-pairs", c.tracking.loss_pairs, "knn (Lampa, default) or radius (HEPT)")
-      ->check(CLI::IsMember({"knn", "radius"}));
+  CLI::Option* loss_pairs_option =
+      cli.add_option("--loss-pairs", c.tracking.loss_pairs,
+                     "radius (HEPT, default; with --resume: the resumed run's) or knn (Lampa's k = 60 graph)")
+          ->check(CLI::IsMember({"knn", "radius"}));
   CLI11_PARSE(cli, argc, argv);
 
   try {
@@ -222,6 +225,8 @@ int main(int argc, char** argv) {
       if (info.extra.count("run")) {
         const Json run = Json::parse(info.extra.at("run"), nullptr, false);
         if (run.is_object() && run.contains("lr")) c.resumed_lr = run["lr"].get<double>();
+        if (run.is_object() && run.contains("loss_pairs") && loss_pairs_option->count() == 0)
+          c.tracking.loss_pairs = run["loss_pairs"].get<std::string>();
       }
       overrides = Json::parse(info.config_json);
       overrides.erase("x_dim"), overrides.erase("coords_dim");

@@ -24,7 +24,7 @@ expect_error() {
 "$BUILD/apps/simulate" --events 2 --out "$T/events" --mu 5 --seed 3 --pixel-only --gzip > /dev/null || bad "simulate"
 export HEP_CACHE="$T/cache"
 "$BUILD/apps/train" --model hmambav2 --size S --data "$T/events" --sectors 10 --epochs 1 --max-steps 2 --lr 1e-3 \
-  --out "$T/run" --threads 2 > "$T/train.txt" 2>&1 || { bad "train"; cat "$T/train.txt"; }
+  --loss-pairs knn --out "$T/run" --threads 2 > "$T/train.txt" 2>&1 || { bad "train"; cat "$T/train.txt"; }
 [[ -f "$T/run/best.safetensors" && -f "$T/run/metrics.jsonl" && -f "$T/run/final.json" ]] && ok "train outputs" || bad "train outputs"
 # two resumed epochs: the second one follows a schedule step, which must keep the run's own rate (1e-3, not the
 # reference's default for hmambav2)
@@ -34,6 +34,9 @@ export HEP_CACHE="$T/cache"
 "$BUILD/apps/train" --out "$T/run" --resume --epochs 4 --max-steps 2 --lr 5e-4 --data "$T/events" --threads 2 > "$T/resume2.txt" 2>&1 \
   && grep -q "resuming at lr 0.0005" "$T/resume2.txt" && tail -1 "$T/run/metrics.jsonl" | grep -q '"lr":0.0005' \
   && ok "resume --lr continues at the new rate" || { bad "resume --lr"; tail -5 "$T/resume2.txt"; }
+# the resumed runs kept the run's kNN loss pairs instead of the default radius pairs (no radius cache was built)
+[[ -z $(find "$T" -type d -name 'cache-*-radius') && -n $(find "$T" -type d -name 'cache-*-knn') ]] \
+  && ok "resume keeps the run's loss pairs" || bad "resume keeps the run's loss pairs"
 EV="$T/events/event000001000"
 "$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --event "$EV" --out "$T/infer" --plot > "$T/infer.txt" 2>&1 \
   && grep -q trackml_score "$T/infer/metrics.json" && [[ -s "$T/infer/submission.csv" && -s "$T/infer/event.svg" ]] \

@@ -11,7 +11,7 @@
 namespace app {
 
 struct TrackingTaskOptions {
-  std::string loss_pairs = "knn";  // "knn": Lampa's k = 60 kNN edges; "radius": HEPT's radius-graph pairs
+  std::string loss_pairs = "radius";  // "radius": HEPT's radius-graph pairs; "knn": Lampa's k = 60 kNN edges
   double tau = 0.05;
 };
 
