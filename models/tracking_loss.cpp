@@ -1,33 +1,182 @@
-// InfoNCE tracking loss (see tracking_loss.h).
+// InfoNCE tracking loss (see tracking_loss.h). On the CPU one fused autograd node: the pairs are grouped by their
+// first and second index (counting sorts), every node's pairs are processed by one thread, and the per-pair
+// intermediates ([E, d] differences, [E] distances and logits) are never materialised; deterministic for a fixed
+// thread count. On other devices the same math as composed engine ops.
 #include "models/tracking_loss.h"
 
+#include <cmath>
+#include <type_traits>
 #include <stdexcept>
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/parallel.h"
 
 namespace models {
 
 using namespace engine;
 
-Tensor infonce_loss(const Tensor& emb, const Tensor& pairs, const Tensor& particle_id, const Tensor& pt,
-                    const Tensor& reconstructable, double tau, double pt_min) {
-  const int64_t n = emb.size(0);
-  if (emb.dim() != 2 || pairs.dim() != 2 || pairs.size(0) != 2 || particle_id.numel() != n || pt.numel() != n ||
-      reconstructable.numel() != n)
-    throw std::invalid_argument("infonce_loss: emb must be [N, d], pairs [2, E], particle_id/pt/reconstructable [N]");
-  // Edge classes on the host (no gradient flows through them).
-  const auto pid = particle_id.to_vector<int64_t>();
+namespace {
+
+constexpr double kSigmaScale = 1.125;  // s = exp(-d / (2 sigma^2)), sigma = 0.75
+
+// A hit can be part of a positive pair: reconstructable and pT > pt_min.
+std::vector<char> valid_hits(const Tensor& pt, const Tensor& reconstructable, double pt_min) {
   const auto p = pt.to(DType::F64).to_vector<double>();
   const auto rec = reconstructable.to_vector<int64_t>();
-  const auto e = pairs.to_vector<int64_t>();
+  std::vector<char> valid(p.size());
+  for (size_t i = 0; i < p.size(); ++i) valid[i] = rec[i] != 0 && p[i] > pt_min;
+  return valid;
+}
+
+// Pairs grouped by one endpoint: for node n, order[start[n] .. start[n+1]) are the pair numbers with key == n.
+// The per-pair arrays here and below are engine tensors, so that the allocator's cache reuses their memory from
+// one training step to the next (freshly mapped pages cost ~100x a warm write on these machines).
+struct PairGroups {
+  std::vector<int64_t> start;  // [N + 1]
+  Tensor order_buffer;         // [E] int64
+  const int64_t* order = nullptr;
+};
+
+PairGroups group_pairs(const int64_t* key, int64_t n_pairs, int64_t n_nodes) {
+  PairGroups g;
+  g.start.assign(static_cast<size_t>(n_nodes) + 1, 0);
+  for (int64_t k = 0; k < n_pairs; ++k) ++g.start[static_cast<size_t>(key[k]) + 1];
+  for (int64_t n = 0; n < n_nodes; ++n) g.start[n + 1] += g.start[n];
+  g.order_buffer = empty({n_pairs}, TensorOptions(DType::I64));
+  int64_t* order = g.order_buffer.data<int64_t>();
+  std::vector<int64_t> fill(g.start.begin(), g.start.end() - 1);
+  for (int64_t k = 0; k < n_pairs; ++k) order[fill[key[k]]++] = k;
+  g.order = order;
+  return g;
+}
+
+// The fused op. inputs: emb [N, d] (F32 or F64, CPU). Pairs and truth are bound at construction.
+class InfoNCEOp : public CustomOp {
+ public:
+  InfoNCEOp(const Tensor& pairs, const Tensor& particle_id, std::vector<char> valid, double tau)
+      : pairs_(pairs.to(DType::I64).contiguous()), pid_(particle_id.to_vector<int64_t>()), valid_(std::move(valid)),
+        tau_(tau) {}
+  const char* name() const override { return "infonce_loss"; }
+
+  Tensors forward(const Tensors& in) override {
+    emb_ = in[0].contiguous();
+    n_ = emb_.size(0), d_ = emb_.size(1), n_pairs_ = pairs_.size(1);
+    by_src_ = group_pairs(pairs_.data<int64_t>(), n_pairs_, n_);
+    dist_buffer_ = empty({n_pairs_}, TensorOptions(DType::F64));
+    exp_logit_buffer_ = empty({n_pairs_}, TensorOptions(DType::F64));
+    double* dist = dist_buffer_.data<double>();
+    double* exp_logit = exp_logit_buffer_.data<double>();
+    neg_sum_.assign(static_cast<size_t>(n_), 0.0);
+    std::vector<double> node_loss(static_cast<size_t>(n_), 0.0);
+    std::vector<int64_t> node_pos(static_cast<size_t>(n_), 0);
+    const int64_t* dst = pairs_.data<int64_t>() + n_pairs_;
+    dispatch([&](auto* e) {
+      parallel_for(0, n_, 64, [&](int64_t b, int64_t end) {
+        for (int64_t i = b; i < end; ++i) {
+          double s_neg = 0;  // sum over the negatives (i, .) of exp(logit)
+          for (int64_t p = by_src_.start[i]; p < by_src_.start[i + 1]; ++p) {
+            const int64_t k = by_src_.order[p], j = dst[k];
+            double sq = 0;
+            for (int64_t f = 0; f < d_; ++f) {
+              const double diff = double(e[i * d_ + f]) - double(e[j * d_ + f]);
+              sq += diff * diff;
+            }
+            dist[k] = std::sqrt(sq + 1e-24);  // never 0: equal rows get a zero gradient below
+            exp_logit[k] = std::exp((std::exp(-dist[k] / kSigmaScale) - 1.0) / tau_);
+            if (!positive(i, j)) s_neg += exp_logit[k];
+          }
+          double loss = 0;
+          int64_t count = 0;
+          for (int64_t p = by_src_.start[i]; p < by_src_.start[i + 1]; ++p) {
+            const int64_t k = by_src_.order[p];
+            if (positive(i, dst[k])) loss += std::log(exp_logit[k] + s_neg) - std::log(exp_logit[k]), ++count;
+          }
+          neg_sum_[i] = s_neg, node_loss[i] = loss, node_pos[i] = count;
+        }
+      });
+    });
+    double total = 0;
+    n_pos_ = 0;
+    for (int64_t i = 0; i < n_; ++i) total += node_loss[i], n_pos_ += node_pos[i];
+    return {full({}, n_pos_ > 0 ? total / double(n_pos_) : 0.0, emb_.options())};
+  }
+
+  Tensors backward(const Tensors& grads) override {
+    Tensor grad = zeros(emb_.shape(), emb_.options());  // [N, d]
+    if (n_pos_ == 0) return {grad};
+    const double g = grads[0].to(DType::F64).item() / double(n_pos_);
+    const int64_t* src = pairs_.data<int64_t>();
+    const int64_t* dst = src + n_pairs_;
+    // coef[k] = dL/d(distance_k) / distance_k, with d logit / d dist = -(s / tau) / 1.125
+    const Tensor coef_buffer = empty({n_pairs_}, TensorOptions(DType::F64));
+    double* coef = coef_buffer.data<double>();
+    const double* dist = dist_buffer_.data<double>();
+    const double* exp_logit = exp_logit_buffer_.data<double>();
+    dispatch([&](auto* e) {
+      using T = std::remove_pointer_t<decltype(e)>;
+      T* ge = grad.data<T>();
+      auto add_row = [&](int64_t row, int64_t other, double c) {  // ge[row] += c (e_row - e_other)
+        for (int64_t f = 0; f < d_; ++f) ge[row * d_ + f] += T(c * (double(e[row * d_ + f]) - double(e[other * d_ + f])));
+      };
+      parallel_for(0, n_, 64, [&](int64_t b, int64_t end) {
+        for (int64_t i = b; i < end; ++i) {
+          double inv_denoms = 0;  // sum over the positives (i, .) of 1 / (exp(logit) + S_i)
+          for (int64_t p = by_src_.start[i]; p < by_src_.start[i + 1]; ++p) {
+            const int64_t k = by_src_.order[p];
+            if (positive(i, dst[k])) inv_denoms += 1.0 / (exp_logit[k] + neg_sum_[i]);
+          }
+          for (int64_t p = by_src_.start[i]; p < by_src_.start[i + 1]; ++p) {
+            const int64_t k = by_src_.order[p], j = dst[k];
+            const double el = exp_logit[k];
+            const double dlogit = g * (positive(i, j) ? el / (el + neg_sum_[i]) - 1.0 : inv_denoms * el);
+            const double sim_over_tau = std::exp(-dist[k] / kSigmaScale) / tau_;
+            coef[k] = dlogit * sim_over_tau * (-1.0 / kSigmaScale) / dist[k];
+            add_row(i, j, coef[k]);
+          }
+        }
+      });
+      // the second endpoint of every pair, grouped by it (no two threads write one row)
+      const PairGroups by_dst = group_pairs(dst, n_pairs_, n_);
+      parallel_for(0, n_, 64, [&](int64_t b, int64_t end) {
+        for (int64_t j = b; j < end; ++j)
+          for (int64_t p = by_dst.start[j]; p < by_dst.start[j + 1]; ++p) {
+            const int64_t k = by_dst.order[p];
+            add_row(j, src[k], coef[k]);
+          }
+      });
+    });
+    return {grad};
+  }
+
+ private:
+  template <class F>
+  void dispatch(F&& f) {
+    if (emb_.dtype() == DType::F64) f(emb_.data<double>());
+    else f(emb_.data<float>());
+  }
+
+  bool positive(int64_t i, int64_t j) const { return pid_[i] == pid_[j] && valid_[i] && valid_[j]; }
+
+  Tensor pairs_, emb_;
+  std::vector<int64_t> pid_;
+  std::vector<char> valid_;
+  double tau_;
+  int64_t n_ = 0, d_ = 0, n_pairs_ = 0, n_pos_ = 0;
+  PairGroups by_src_;
+  Tensor dist_buffer_, exp_logit_buffer_;  // [E] float64 per pair, saved for the backward
+  std::vector<double> neg_sum_;           // [N] S_i = sum over the negatives (i, .) of exp(logit)
+};
+
+// The same math as composed engine ops (devices without the fused kernel).
+Tensor composed_infonce(const Tensor& emb, const Tensor& pairs, const std::vector<int64_t>& pid,
+                        const std::vector<char>& valid, double tau) {
   const int64_t n_edges = pairs.size(1);
+  const auto e = pairs.to_vector<int64_t>();
   std::vector<int64_t> pos_src, pos_dst, neg_src, neg_dst;
-  auto valid = [&](int64_t i) { return rec[i] != 0 && p[i] > pt_min; };
   for (int64_t k = 0; k < n_edges; ++k) {
     const int64_t i = e[k], j = e[n_edges + k];
-    if (i < 0 || i >= n || j < 0 || j >= n) throw std::invalid_argument("infonce_loss: pair index out of range");
-    const bool positive = pid[i] == pid[j] && valid(i) && valid(j);
+    const bool positive = pid[i] == pid[j] && valid[i] && valid[j];
     (positive ? pos_src : neg_src).push_back(i);
     (positive ? pos_dst : neg_dst).push_back(j);
   }
@@ -38,16 +187,36 @@ Tensor infonce_loss(const Tensor& emb, const Tensor& pairs, const Tensor& partic
   auto logits = [&](const std::vector<int64_t>& src, const std::vector<int64_t>& dst) {
     const Tensor diff = index_select(emb, 0, index(src)) - index_select(emb, 0, index(dst));  // [M, d]
     const Tensor dist = sqrt(sum(square(diff), {1}) + 1e-24);                                 // [M]
-    return exp(dist * (-1.0 / 1.125)) * (1.0 / tau);
+    return exp(dist * (-1.0 / kSigmaScale)) * (1.0 / tau);
   };
-  // logits are in (0, 1/tau]: subtracting 1/tau (their upper bound) keeps every exp <= 1, as the reference's global
-  // max subtraction does, without a data-dependent shift.
   const double shift = 1.0 / tau;
   const Tensor pos = logits(pos_src, pos_dst) - shift;  // [P]
-  Tensor neg_sum = zeros({n}, emb.options());
+  Tensor neg_sum = zeros({emb.size(0)}, emb.options());
   if (!neg_src.empty()) neg_sum = index_add(neg_sum, 0, index(neg_src), exp(logits(neg_src, neg_dst) - shift));
   const Tensor denom = exp(pos) + index_select(neg_sum, 0, index(pos_src));
   return mean(log(denom) - pos);
+}
+
+}  // namespace
+
+Tensor infonce_loss(const Tensor& emb, const Tensor& pairs, const Tensor& particle_id, const Tensor& pt,
+                    const Tensor& reconstructable, double tau, double pt_min) {
+  const int64_t n = emb.size(0);
+  if (emb.dim() != 2 || pairs.dim() != 2 || pairs.size(0) != 2 || particle_id.numel() != n || pt.numel() != n ||
+      reconstructable.numel() != n)
+    throw std::invalid_argument("infonce_loss: emb must be [N, d], pairs [2, E], particle_id/pt/reconstructable [N]");
+  if (emb.dtype() != DType::F32 && emb.dtype() != DType::F64)
+    throw std::invalid_argument("infonce_loss: emb must be float32 or float64");
+  const Tensor host_pairs = pairs.to(Device::cpu()).to(DType::I64).contiguous();  // [2, E]
+  {
+    const int64_t* p = host_pairs.data<int64_t>();
+    for (int64_t k = 0; k < host_pairs.numel(); ++k)
+      if (p[k] < 0 || p[k] >= n) throw std::invalid_argument("infonce_loss: pair index out of range");
+  }
+  std::vector<char> valid = valid_hits(pt, reconstructable, pt_min);
+  if (!emb.device().is_cpu())
+    return composed_infonce(emb, host_pairs, particle_id.to_vector<int64_t>(), valid, tau);
+  return apply_custom_op(std::make_shared<InfoNCEOp>(host_pairs, particle_id, std::move(valid), tau), {emb})[0];
 }
 
 }  // namespace models

@@ -79,6 +79,58 @@ TEST_CASE("InfoNCE matches the reference formula; float64 gradient check (self p
   CHECK(models::infonce_loss(emb, no_pos, pid, pt, rec).item() == 0.0);
 }
 
+TEST_CASE("fused InfoNCE: shuffled and repeated pairs, isolated hits, float32 gradients, any thread count") {
+  const Toy t = toy();
+  const int64_t n = t.n(), d = 5;
+  std::vector<std::pair<int64_t, int64_t>> pairs;
+  for (int64_t i = 0; i < n - 2; ++i)  // the last two hits take part in no pair
+    for (int64_t j = 0; j < n - 2; ++j)
+      if ((i * 7 + j * 3) % 4 != 0 || i == j) pairs.push_back({i, j});
+  pairs.push_back(pairs[5]), pairs.push_back(pairs[11]), pairs.push_back(pairs[11]);  // repeated pairs count again
+  std::vector<int64_t> flat(2 * pairs.size());
+  for (size_t k = 0; k < pairs.size(); ++k) {
+    const size_t at = (k * 37) % pairs.size();  // a fixed shuffle (37 is coprime with the pair count)
+    flat[at] = pairs[k].first, flat[pairs.size() + at] = pairs[k].second;
+  }
+  REQUIRE(pairs.size() % 37 != 0);
+  const Tensor pair_t = from_vector(flat, {2, static_cast<int64_t>(pairs.size())});
+  const Tensor pid = from_vector(t.pid, {n}), pt = from_vector(t.pt, {n}), rec = from_vector(t.rec, {n});
+  Tensor emb = testing::rand_f64({n, d}, 9);
+  auto loss = [&](const Tensor& e) { return models::infonce_loss(e, pair_t, pid, pt, rec); };
+  CHECK(loss(emb).item() == doctest::Approx(naive_infonce(emb.to_vector<double>(), d, pairs, t, 0.05)).epsilon(1e-10));
+  testing::gradcheck([&](const Tensors& x) { return loss(x[0]); }, {emb});
+
+  // float32 gradient against float64, and the same bits with 1 and 2 threads
+  auto grad_of = [&](const Tensor& e) {
+    Tensor leaf = e.detach();
+    leaf.requires_grad_();
+    loss(leaf).backward();
+    return leaf.grad();
+  };
+  const auto g64 = grad_of(emb).to_vector<double>();
+  const auto g32 = grad_of(emb.to(DType::F32)).to(DType::F64).to_vector<double>();
+  double err = 0, scale = 0;
+  for (size_t k = 0; k < g64.size(); ++k) err = std::max(err, std::abs(g32[k] - g64[k])), scale = std::max(scale, std::abs(g64[k]));
+  CHECK(err / scale < 1e-5);
+  for (int64_t r = n - 2; r < n; ++r)
+    for (int64_t f = 0; f < d; ++f) CHECK(g64[r * d + f] == 0.0);  // isolated hits get no gradient
+  const int threads = get_num_threads();
+  set_num_threads(1);
+  const auto one = grad_of(emb).to_vector<double>();
+  set_num_threads(2);
+  const auto two = grad_of(emb).to_vector<double>();
+  set_num_threads(threads);
+  CHECK(one == two);
+
+  CHECK_THROWS_AS(models::infonce_loss(emb, from_vector<int64_t>({0, n}, {2, 1}), pid, pt, rec), std::invalid_argument);
+  CHECK_THROWS_AS(models::infonce_loss(emb.to(DType::I64), pair_t, pid, pt, rec), std::invalid_argument);
+  const Tensor no_pos = from_vector<int64_t>({0, 17}, {2, 1});
+  Tensor leaf = emb.detach();
+  leaf.requires_grad_();
+  models::infonce_loss(leaf, no_pos, pid, pt, rec).backward();
+  CHECK(amax(abs(leaf.grad())).item() == 0.0);
+}
+
 TEST_CASE("tracking metrics: perfect embeddings give 1, and a naive O(N^2) evaluation agrees on random ones") {
   const Toy t = toy();
   const int64_t n = t.n();
