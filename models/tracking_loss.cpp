@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <type_traits>
+#include <unordered_map>
 #include <stdexcept>
 #include <vector>
 
@@ -51,12 +52,32 @@ PairGroups group_pairs(const int64_t* key, int64_t n_pairs, int64_t n_nodes) {
   return g;
 }
 
+// Weight of each positive pair anchored at node i, from the positive-pair counts per anchor: 1 / P (the mean over
+// positive pairs), or 1 / (P_p * particles) with P_p the positive pairs of the anchor's particle p (the mean over
+// particles of each particle's mean). All zero without positive pairs.
+std::vector<double> anchor_weights(const std::vector<int64_t>& pid, const std::vector<int64_t>& positives_of,
+                                   InfoNCEAverage average) {
+  std::vector<double> w(pid.size(), 0.0);
+  if (average == InfoNCEAverage::PerPair) {
+    int64_t total = 0;
+    for (int64_t c : positives_of) total += c;
+    if (total > 0) std::fill(w.begin(), w.end(), 1.0 / double(total));
+    return w;
+  }
+  std::unordered_map<int64_t, int64_t> per_particle;
+  for (size_t i = 0; i < pid.size(); ++i)
+    if (positives_of[i] > 0) per_particle[pid[i]] += positives_of[i];
+  for (size_t i = 0; i < pid.size(); ++i)
+    if (positives_of[i] > 0) w[i] = 1.0 / (double(per_particle.at(pid[i])) * double(per_particle.size()));
+  return w;
+}
+
 // The fused op. inputs: emb [N, d] (F32 or F64, CPU). Pairs and truth are bound at construction.
 class InfoNCEOp : public CustomOp {
  public:
-  InfoNCEOp(const Tensor& pairs, const Tensor& particle_id, std::vector<char> valid, double tau)
-      : pairs_(pairs.to(DType::I64).contiguous()), pid_(particle_id.to_vector<int64_t>()), valid_(std::move(valid)),
-        tau_(tau) {}
+  InfoNCEOp(const Tensor& pairs, std::vector<int64_t> particle_id, std::vector<char> valid, double tau,
+            InfoNCEAverage average)
+      : pairs_(pairs), pid_(std::move(particle_id)), valid_(std::move(valid)), tau_(tau), average_(average) {}
   const char* name() const override { return "infonce_loss"; }
 
   Tensors forward(const Tensors& in) override {
@@ -96,16 +117,15 @@ class InfoNCEOp : public CustomOp {
         }
       });
     });
+    anchor_weight_ = anchor_weights(pid_, node_pos, average_);
     double total = 0;
-    n_pos_ = 0;
-    for (int64_t i = 0; i < n_; ++i) total += node_loss[i], n_pos_ += node_pos[i];
-    return {full({}, n_pos_ > 0 ? total / double(n_pos_) : 0.0, emb_.options())};
+    for (int64_t i = 0; i < n_; ++i) total += anchor_weight_[i] * node_loss[i];
+    return {full({}, total, emb_.options())};
   }
 
   Tensors backward(const Tensors& grads) override {
     Tensor grad = zeros(emb_.shape(), emb_.options());  // [N, d]
-    if (n_pos_ == 0) return {grad};
-    const double g = grads[0].to(DType::F64).item() / double(n_pos_);
+    const double g_loss = grads[0].to(DType::F64).item();
     const int64_t* src = pairs_.data<int64_t>();
     const int64_t* dst = src + n_pairs_;
     // coef[k] = dL/d(distance_k) / distance_k, with d logit / d dist = -(s / tau) / 1.125
@@ -121,6 +141,7 @@ class InfoNCEOp : public CustomOp {
       };
       parallel_for(0, n_, 64, [&](int64_t b, int64_t end) {
         for (int64_t i = b; i < end; ++i) {
+          const double g = g_loss * anchor_weight_[i];  // 0 for anchors without positive pairs
           double inv_denoms = 0;  // sum over the positives (i, .) of 1 / (exp(logit) + S_i)
           for (int64_t p = by_src_.start[i]; p < by_src_.start[i + 1]; ++p) {
             const int64_t k = by_src_.order[p];
@@ -162,7 +183,9 @@ class InfoNCEOp : public CustomOp {
   std::vector<int64_t> pid_;
   std::vector<char> valid_;
   double tau_;
-  int64_t n_ = 0, d_ = 0, n_pairs_ = 0, n_pos_ = 0;
+  InfoNCEAverage average_;
+  int64_t n_ = 0, d_ = 0, n_pairs_ = 0;
+  std::vector<double> anchor_weight_;     // [N] weight of each positive pair anchored at the node
   PairGroups by_src_;
   Tensor dist_buffer_, exp_logit_buffer_;  // [E] float64 per pair, saved for the backward
   std::vector<double> neg_sum_;           // [N] S_i = sum over the negatives (i, .) of exp(logit)
@@ -170,7 +193,7 @@ class InfoNCEOp : public CustomOp {
 
 // The same math as composed engine ops (devices without the fused kernel).
 Tensor composed_infonce(const Tensor& emb, const Tensor& pairs, const std::vector<int64_t>& pid,
-                        const std::vector<char>& valid, double tau) {
+                        const std::vector<char>& valid, double tau, InfoNCEAverage average) {
   const int64_t n_edges = pairs.size(1);
   const auto e = pairs.to_vector<int64_t>();
   std::vector<int64_t> pos_src, pos_dst, neg_src, neg_dst;
@@ -194,13 +217,19 @@ Tensor composed_infonce(const Tensor& emb, const Tensor& pairs, const std::vecto
   Tensor neg_sum = zeros({emb.size(0)}, emb.options());
   if (!neg_src.empty()) neg_sum = index_add(neg_sum, 0, index(neg_src), exp(logits(neg_src, neg_dst) - shift));
   const Tensor denom = exp(pos) + index_select(neg_sum, 0, index(pos_src));
-  return mean(log(denom) - pos);
+  std::vector<int64_t> positives_of(pid.size(), 0);
+  for (int64_t i : pos_src) ++positives_of[i];
+  const std::vector<double> w = anchor_weights(pid, positives_of, average);
+  std::vector<double> pair_weight(pos_src.size());  // [P]
+  for (size_t k = 0; k < pos_src.size(); ++k) pair_weight[k] = w[pos_src[k]];
+  const Tensor weight = from_vector(pair_weight, {static_cast<int64_t>(pair_weight.size())}).to(dev).to(emb.dtype());
+  return sum((log(denom) - pos) * weight);
 }
 
 }  // namespace
 
 Tensor infonce_loss(const Tensor& emb, const Tensor& pairs, const Tensor& particle_id, const Tensor& pt,
-                    const Tensor& reconstructable, double tau, double pt_min) {
+                    const Tensor& reconstructable, double tau, double pt_min, InfoNCEAverage average) {
   const int64_t n = emb.size(0);
   if (emb.dim() != 2 || pairs.dim() != 2 || pairs.size(0) != 2 || particle_id.numel() != n || pt.numel() != n ||
       reconstructable.numel() != n)
@@ -214,9 +243,10 @@ Tensor infonce_loss(const Tensor& emb, const Tensor& pairs, const Tensor& partic
       if (p[k] < 0 || p[k] >= n) throw std::invalid_argument("infonce_loss: pair index out of range");
   }
   std::vector<char> valid = valid_hits(pt, reconstructable, pt_min);
-  if (!emb.device().is_cpu())
-    return composed_infonce(emb, host_pairs, particle_id.to_vector<int64_t>(), valid, tau);
-  return apply_custom_op(std::make_shared<InfoNCEOp>(host_pairs, particle_id, std::move(valid), tau), {emb})[0];
+  std::vector<int64_t> pid = particle_id.to_vector<int64_t>();
+  if (!emb.device().is_cpu()) return composed_infonce(emb, host_pairs, pid, valid, tau, average);
+  return apply_custom_op(std::make_shared<InfoNCEOp>(host_pairs, std::move(pid), std::move(valid), tau, average),
+                         {emb})[0];
 }
 
 }  // namespace models

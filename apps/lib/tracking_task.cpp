@@ -25,7 +25,9 @@ StepOutput TrackingTask::run(data::Split split, size_t index, bool with_metrics)
   const engine::Tensor& pairs = options_.loss_pairs == "knn" ? s.knn_edges : s.point_pairs;
   StepOutput out;
   out.loss = models::infonce_loss(emb, pairs.to(device_), s.particle_id.to(device_), s.pt.to(device_),
-                                  s.reconstructable.to(device_), options_.tau);
+                                  s.reconstructable.to(device_), options_.tau, /*pt_min=*/0.9,
+                                  options_.loss_pairs == "radius" ? models::InfoNCEAverage::PerParticle
+                                                                  : models::InfoNCEAverage::PerPair);
   out.hits = static_cast<double>(s.num_hits());
   if (with_metrics) {
     const models::TrackingMetrics m =

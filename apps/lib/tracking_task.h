@@ -11,7 +11,9 @@
 namespace app {
 
 struct TrackingTaskOptions {
-  std::string loss_pairs = "radius";  // "radius": HEPT's radius-graph pairs; "knn": Lampa's k = 60 kNN edges
+  // "radius": HEPT's radius-graph pairs, loss averaged per particle; "knn": Lampa's k = 60 kNN edges, averaged per
+  // positive pair
+  std::string loss_pairs = "radius";
   double tau = 0.05;
 };
 

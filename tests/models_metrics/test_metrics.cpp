@@ -34,23 +34,28 @@ Toy toy() {
   return t;
 }
 
+// per_particle: HEPT's mean over particles of each particle's mean over its positive pairs; else the mean over pairs
 double naive_infonce(const std::vector<double>& e, int64_t d, const std::vector<std::pair<int64_t, int64_t>>& pairs,
-                     const Toy& t, double tau) {
+                     const Toy& t, double tau, bool per_particle = false) {
   auto s = [&](int64_t i, int64_t j) {
     double q = 0;
     for (int64_t k = 0; k < d; ++k) q += (e[i * d + k] - e[j * d + k]) * (e[i * d + k] - e[j * d + k]);
     return std::exp(-std::sqrt(q) / 1.125) / tau;
   };
   auto valid = [&](int64_t i) { return t.rec[i] != 0 && t.pt[i] > 0.9; };
-  double loss = 0;
-  int count = 0;
+  std::map<int64_t, std::pair<double, int>> per_pid;  // particle -> (sum of its pair losses, its pair count)
   for (auto [i, j] : pairs) {
     if (!(t.pid[i] == t.pid[j] && valid(i) && valid(j))) continue;
     double den = std::exp(s(i, j));
     for (auto [a, b] : pairs)
       if (a == i && !(t.pid[a] == t.pid[b] && valid(a) && valid(b))) den += std::exp(s(a, b));
-    loss += -std::log(std::exp(s(i, j)) / den);
-    ++count;
+    per_pid[t.pid[i]].first += -std::log(std::exp(s(i, j)) / den);
+    ++per_pid[t.pid[i]].second;
+  }
+  double loss = 0, count = 0;
+  for (const auto& [pid, lc] : per_pid) {
+    loss += per_particle ? lc.first / lc.second : lc.first;
+    count += per_particle ? 1 : lc.second;
   }
   return loss / count;
 }
@@ -99,6 +104,14 @@ TEST_CASE("fused InfoNCE: shuffled and repeated pairs, isolated hits, float32 gr
   auto loss = [&](const Tensor& e) { return models::infonce_loss(e, pair_t, pid, pt, rec); };
   CHECK(loss(emb).item() == doctest::Approx(naive_infonce(emb.to_vector<double>(), d, pairs, t, 0.05)).epsilon(1e-10));
   testing::gradcheck([&](const Tensors& x) { return loss(x[0]); }, {emb});
+  // HEPT's averaging: per particle, then over particles (particles have 3, 4, 5 and 3 valid hits here)
+  auto per_particle = [&](const Tensor& e) {
+    return models::infonce_loss(e, pair_t, pid, pt, rec, 0.05, 0.9, models::InfoNCEAverage::PerParticle);
+  };
+  const double hept = per_particle(emb).item();
+  CHECK(hept == doctest::Approx(naive_infonce(emb.to_vector<double>(), d, pairs, t, 0.05, true)).epsilon(1e-10));
+  CHECK(std::abs(hept - loss(emb).item()) > 1e-3);
+  testing::gradcheck([&](const Tensors& x) { return per_particle(x[0]); }, {emb});
 
   // float32 gradient against float64, and the same bits with 1 and 2 threads
   auto grad_of = [&](const Tensor& e) {
