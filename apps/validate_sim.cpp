@@ -23,7 +23,6 @@
 #include "data/subsample.h"
 #include "data/trackml_io.h"
 #include "engine/engine.h"
-#include "models/catalog.h"
 #include "models/hept.h"
 #include "models/tracking_metrics.h"
 
@@ -121,11 +120,7 @@ std::string model_view_row(const std::string& label, const data::Sample& s, mode
 // simulated one sub-sampled by particle to the same number of pixel hits, plus the whole simulated event.
 std::string model_view_section(const std::string& checkpoint, const data::Event& real_sample, const data::Event& sim,
                                const data::Detector& det) {
-  models::Config c = models::hept_entry().defaults();
-  c.merge_patch(models::hept_checkpoint_overrides());
-  auto model = models::hept_entry().make(c);
-  models::load_hept_torch_checkpoint(*model, checkpoint);
-  model->eval();
+  const auto model = models::load_published_hept(checkpoint);
   engine::NoGradGuard no_grad;
   const data::Sample real = pixel_sample(real_sample, det), full = pixel_sample(sim, det);
   const double fraction = std::min(1.0, double(real.num_hits()) / double(full.num_hits()));

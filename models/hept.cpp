@@ -187,6 +187,15 @@ Config hept_checkpoint_overrides() {
   return Config{{"h_dim", 24}, {"num_regions", 150.0}, {"version", "example"}, {"e2lsh_beta", false}};
 }
 
+std::shared_ptr<TrackingModel> load_published_hept(const std::string& path) {
+  Config c = hept_entry().defaults();
+  c.merge_patch(hept_checkpoint_overrides());
+  auto model = hept_entry().make(c);
+  load_hept_torch_checkpoint(*model, path);
+  model->eval();
+  return model;
+}
+
 int64_t load_hept_torch_checkpoint(nn::Module& model, const std::string& path) {
   auto file = io::load_torch_checkpoint(path);
   std::map<std::string, Tensor> by_name;

@@ -56,4 +56,7 @@ Config hept_checkpoint_overrides();
 // dtype. Throws one error listing every missing, unexpected or mis-shaped tensor. Returns the number of values copied.
 int64_t load_hept_torch_checkpoint(engine::nn::Module& model, const std::string& path);
 
+// HEPT's published tracking checkpoint (a torch.save zip at `path`) as a ready model in eval mode.
+std::shared_ptr<TrackingModel> load_published_hept(const std::string& path);
+
 }  // namespace models

@@ -12,7 +12,6 @@
 #include "data/features.h"
 #include "data/trackml_io.h"
 #include "engine/engine.h"
-#include "models/catalog.h"
 #include "models/hept.h"
 #include "models/tracking_metrics.h"
 
@@ -24,11 +23,7 @@ TEST_CASE("published HEPT checkpoint on the real sample event: accuracy@0.9 as i
     MESSAGE("SKIPPED: HEP_SHARED_DATA/hept or trackml sample not found");
     return;
   }
-  models::Config c = models::hept_entry().defaults();
-  c.merge_patch(models::hept_checkpoint_overrides());
-  auto model = models::hept_entry().make(c);
-  models::load_hept_torch_checkpoint(*model, ckpt);
-  model->eval();
+  const auto model = models::load_published_hept(ckpt);
   data::FeatureOptions fo;
   fo.n_sectors = 1;
   fo.graphs = false;
