@@ -111,7 +111,9 @@ class InfoNCEOp : public CustomOp {
           int64_t count = 0;
           for (int64_t p = by_src_.start[i]; p < by_src_.start[i + 1]; ++p) {
             const int64_t k = by_src_.order[p];
-            if (positive(i, dst[k])) loss += std::log(exp_logit[k] + s_neg) - std::log(exp_logit[k]), ++count;
+            if (!positive(i, dst[k])) continue;
+            const double logit = (std::exp(-dist[k] / kSigmaScale) - 1.0) / tau_;  // log(exp_logit[k]), exactly
+            loss += std::log(exp_logit[k] + s_neg) - logit, ++count;
           }
           neg_sum_[i] = s_neg, node_loss[i] = loss, node_pos[i] = count;
         }
@@ -136,10 +138,15 @@ class InfoNCEOp : public CustomOp {
     dispatch([&](auto* e) {
       using T = std::remove_pointer_t<decltype(e)>;
       T* ge = grad.data<T>();
-      auto add_row = [&](int64_t row, int64_t other, double c) {  // ge[row] += c (e_row - e_other)
-        for (int64_t f = 0; f < d_; ++f) ge[row * d_ + f] += T(c * (double(e[row * d_ + f]) - double(e[other * d_ + f])));
+      // acc += c (e_row - e_other), in double; each row's sum is written once per pass
+      auto add_pair = [&](std::vector<double>& acc, int64_t row, int64_t other, double c) {
+        for (int64_t f = 0; f < d_; ++f) acc[f] += c * (double(e[row * d_ + f]) - double(e[other * d_ + f]));
+      };
+      auto store_row = [&](std::vector<double>& acc, int64_t row) {
+        for (int64_t f = 0; f < d_; ++f) ge[row * d_ + f] += T(acc[f]), acc[f] = 0;
       };
       parallel_for(0, n_, 64, [&](int64_t b, int64_t end) {
+        std::vector<double> acc(static_cast<size_t>(d_), 0.0);
         for (int64_t i = b; i < end; ++i) {
           const double g = g_loss * anchor_weight_[i];  // 0 for anchors without positive pairs
           double inv_denoms = 0;  // sum over the positives (i, .) of 1 / (exp(logit) + S_i)
@@ -153,18 +160,22 @@ class InfoNCEOp : public CustomOp {
             const double dlogit = g * (positive(i, j) ? el / (el + neg_sum_[i]) - 1.0 : inv_denoms * el);
             const double sim_over_tau = std::exp(-dist[k] / kSigmaScale) / tau_;
             coef[k] = dlogit * sim_over_tau * (-1.0 / kSigmaScale) / dist[k];
-            add_row(i, j, coef[k]);
+            add_pair(acc, i, j, coef[k]);
           }
+          store_row(acc, i);
         }
       });
       // the second endpoint of every pair, grouped by it (no two threads write one row)
       const PairGroups by_dst = group_pairs(dst, n_pairs_, n_);
       parallel_for(0, n_, 64, [&](int64_t b, int64_t end) {
-        for (int64_t j = b; j < end; ++j)
+        std::vector<double> acc(static_cast<size_t>(d_), 0.0);
+        for (int64_t j = b; j < end; ++j) {
           for (int64_t p = by_dst.start[j]; p < by_dst.start[j + 1]; ++p) {
             const int64_t k = by_dst.order[p];
-            add_row(j, src[k], coef[k]);
+            add_pair(acc, j, src[k], coef[k]);
           }
+          store_row(acc, j);
+        }
       });
     });
     return {grad};
