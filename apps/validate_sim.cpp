@@ -92,7 +92,6 @@ int noise_hits(const data::Event& ev) {
   return int(std::count(ev.truth.particle_id.begin(), ev.truth.particle_id.end(), 0));
 }
 
-// Hits per layer, real vs simulated, as grouped bars.
 // The pixel hits of an event as one HEPT sample (whole event, no graphs).
 data::Sample pixel_sample(const data::Event& ev, const data::Detector& det) {
   data::FeatureOptions fo;
@@ -141,6 +140,7 @@ std::string model_view_section(const std::string& checkpoint, const data::Event&
   return md;
 }
 
+// Hits per layer, real vs simulated, as grouped bars.
 std::string svg_plot(const std::map<LayerKey, int>& real, const std::map<LayerKey, int>& sim, const Spectra& rs,
                      const Spectra& ss) {
   const int W = 960, H = 620, x0 = 60, w = W - 80;
