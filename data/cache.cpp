@@ -97,6 +97,17 @@ std::vector<std::vector<size_t>> split_indices(const std::vector<CacheEntry>& en
   return split;
 }
 
+namespace {
+
+// Pair lists are stored as int32 (half the disk of int64; a sample never has 2^31 hits) and read back as int64.
+engine::Tensor as_stored_index(const engine::Tensor& pairs, int64_t num_hits) {
+  if (num_hits >= (int64_t{1} << 31))
+    throw std::invalid_argument(fmt::format("save_sample: {} hits do not fit int32 pair indices", num_hits));
+  return pairs.to(engine::DType::I32);
+}
+
+}  // namespace
+
 void save_sample(const std::string& path, const Sample& s) {
   engine::io::save_safetensors(path,
                                {{"x", s.x},
@@ -108,8 +119,8 @@ void save_sample(const std::string& path, const Sample& s) {
                                 {"layer", s.layer},
                                 {"hit_id", s.hit_id},
                                 {"particle_sector", s.particle_sector},
-                                {"point_pairs", s.point_pairs},
-                                {"knn_edges", s.knn_edges}},
+                                {"point_pairs", as_stored_index(s.point_pairs, s.num_hits())},
+                                {"knn_edges", as_stored_index(s.knn_edges, s.num_hits())}},
                                {{"event_id", std::to_string(s.event_id)}, {"sector", std::to_string(s.sector)}});
 }
 
@@ -132,8 +143,8 @@ Sample load_sample(const std::string& path) {
   s.layer = required(c, path, "layer");
   s.hit_id = required(c, path, "hit_id");
   s.particle_sector = required(c, path, "particle_sector");
-  s.point_pairs = required(c, path, "point_pairs");
-  s.knn_edges = required(c, path, "knn_edges");
+  s.point_pairs = required(c, path, "point_pairs").to(engine::DType::I64);  // int32 on disk (int64 in old caches)
+  s.knn_edges = required(c, path, "knn_edges").to(engine::DType::I64);
   return s;
 }
 

@@ -9,6 +9,7 @@
 #include "data/cache.h"
 #include "data/score.h"
 #include "data/trackml_io.h"
+#include "engine/io/safetensors.h"
 #include "shared_data.h"
 
 using namespace data;
@@ -114,7 +115,20 @@ TEST_CASE("processed cache round trip") {
     CHECK(got.point_pairs.to_vector<int64_t>() == want.point_pairs.to_vector<int64_t>());
     CHECK(got.knn_edges.to_vector<int64_t>() == want.knn_edges.to_vector<int64_t>());
     CHECK(got.point_pairs.size(1) > 0);
+    CHECK(got.point_pairs.dtype() == engine::DType::I64);
   }
+  // pair lists are int32 on disk; a sample file with int64 pairs (caches written before) reads back the same
+  const std::string file = out + "/" + ds.entries()[0].file;
+  auto stored = engine::io::load_safetensors(file);
+  REQUIRE(stored.find("point_pairs") != nullptr);
+  CHECK(stored.find("point_pairs")->dtype() == engine::DType::I32);
+  const Sample sample = load_sample(file);
+  for (auto& [name, t] : stored.tensors)
+    if (name == "point_pairs" || name == "knn_edges") t = t.to(engine::DType::I64);
+  engine::io::save_safetensors(file, stored.tensors, stored.metadata);
+  const Sample wide = load_sample(file);
+  CHECK(wide.point_pairs.to_vector<int64_t>() == sample.point_pairs.to_vector<int64_t>());
+  CHECK(wide.knn_edges.to_vector<int64_t>() == sample.knn_edges.to_vector<int64_t>());
   CHECK_THROWS(Dataset(out + "/nope"));
   std::filesystem::remove_all(out);
 }
