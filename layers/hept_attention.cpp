@@ -250,7 +250,16 @@ LSHAtt::LSHAtt(int64_t dim, HEPTOptions o, bool with_feed_forward, engine::Gener
       with_ff_(with_feed_forward) {}
 
 Tensor LSHAtt::forward(const Tensor& x, const Tensor& coords, int64_t raw_size) {
-  Tensor a = attn->forward(norm1->forward(x), coords, raw_size);
+  Tensor codes;
+  {
+    engine::NoGradGuard ng;
+    codes = region_codes(coords, raw_size, attn->regions(), RegionMode::Src);
+  }
+  return forward_codes(x, coords, codes, raw_size);
+}
+
+Tensor LSHAtt::forward_codes(const Tensor& x, const Tensor& coords, const Tensor& codes, int64_t raw_size) {
+  Tensor a = attn->attend(norm1->forward(x), coords, codes, raw_size);
   if (!with_ff_) return a;
   Tensor x1 = a + dropout->forward(a);
   return x1 + dropout->forward(ffn(x1));

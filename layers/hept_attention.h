@@ -114,6 +114,8 @@ class LSHAtt : public HEPTLayerBase {
   // out = x1 + Drop(FF(LN2 x1))); false: hmamba's (returns HEPT(LN1 x); norm2 and ff exist but are unused).
   LSHAtt(int64_t dim, HEPTOptions o, bool with_feed_forward, engine::Generator* gen = nullptr);
   Tensor forward(const Tensor& x, const Tensor& coords, int64_t raw_size);
+  // The same with region codes [T, H, Np] the caller already computed (region_codes, RegionMode::Src).
+  Tensor forward_codes(const Tensor& x, const Tensor& coords, const Tensor& codes, int64_t raw_size);
 
  private:
   bool with_ff_;

@@ -25,17 +25,17 @@ Tensor lsh_order(const Tensor& coords, const Tensor& alpha) {
   return engine::index_select(by_norm, 0, by_key);
 }
 
-Tensor region_scan_order(const Tensor& coords, int64_t raw_size, const Tensor& regions, int64_t within_column) {
+Tensor region_scan_order(const Tensor& codes, const Tensor& coords, int64_t raw_size, int64_t within_column) {
   check_shape("region_scan_order", "coords", coords, {-1, -1});
   const int64_t rows = coords.size(0);
+  check_shape("region_scan_order", "codes", codes, {-1, -1, rows});
   if (raw_size < 0 || raw_size > rows)
     throw std::invalid_argument(fmt::format("region_scan_order: raw_size {} outside [0, {}]", raw_size, rows));
   if (within_column < 0 || within_column >= coords.size(1))
     throw std::invalid_argument(fmt::format("region_scan_order: column {} outside coords [{}, {}]", within_column,
                                             rows, coords.size(1)));
   engine::NoGradGuard no_grad;
-  const std::vector<int64_t> code =  // [Np] region code of (table 0, head 0)
-      region_codes(coords, raw_size, regions, RegionMode::Src).select(0, 0).select(0, 0).to_vector<int64_t>();
+  const std::vector<int64_t> code = codes.select(0, 0).select(0, 0).to_vector<int64_t>();  // [Np] table 0, head 0
   const std::vector<double> within = coords.select(1, within_column).to_vector<double>();  // [Np]
   std::vector<int64_t> order(rows);
   std::iota(order.begin(), order.end(), int64_t{0});

@@ -16,11 +16,11 @@ namespace layers {
 engine::Tensor lsh_order(const engine::Tensor& coords, const engine::Tensor& alpha);
 
 // The scan order of bucketing once by LSH regions (the paper's Mamba-b): rows sorted by their (phi region, eta region)
-// code of hash table 0, head 0 (region_codes, RegionMode::Src, over `regions` [T, 2, H]), and inside a region by
+// code of hash table 0, head 0 (codes [T, H, Np] from region_codes, RegionMode::Src), and inside a region by
 // coords[:, within_column] ascending (ties by row). Padded rows (index >= raw_size) come last, in row order, so a
 // causal scan never carries padding into a real row.
 // coords [Np, C], raw_size <= Np -> permutation [Np] int64 on coords' device (scan position -> row). No gradient.
-engine::Tensor region_scan_order(const engine::Tensor& coords, int64_t raw_size, const engine::Tensor& regions,
+engine::Tensor region_scan_order(const engine::Tensor& codes, const engine::Tensor& coords, int64_t raw_size,
                                  int64_t within_column);
 
 // The module holding the fixed tensors the reference saves: alpha [1, C, 3], beta [1, 3] (unused, as in the

@@ -81,9 +81,14 @@ class HMamba : public TrackingModel {
     const Tensor coords = pad_rows(in.coords, block_size_);                         // [Np, C]
     Tensor order;                                                                   // [Np] scan position -> row
     if (kind_ == Ordering::LSHEmbedding) {
-      x = lsh_->forward(x, coords, n);
+      Tensor codes;  // [T, H, Np] LSH region codes, shared by the attention and the scan order
+      {
+        NoGradGuard ng;
+        codes = layers::region_codes(coords, n, lsh_->attn->regions(), layers::RegionMode::Src);
+      }
+      x = lsh_->forward_codes(x, coords, codes, n);
       if (scan_by_regions_) {
-        order = layers::region_scan_order(coords, n, lsh_->attn->regions(), scan_within_column_);
+        order = layers::region_scan_order(codes, coords, n, scan_within_column_);
         x = index_select(x, 0, order);
       }
     } else {

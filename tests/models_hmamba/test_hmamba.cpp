@@ -61,7 +61,8 @@ TEST_CASE("region_scan_order: by (phi region, eta region) of hash 0 / head 0, th
   const Tensor regions = layers::get_regions(12, 3, 8);  // [3, 2, 8]
   const models::ModelInput in = model_checks::random_sector(157, 6);
   const Tensor coords = models::pad_rows(in.coords, 100);  // [200, 6], 43 zero rows
-  const std::vector<int64_t> perm = layers::region_scan_order(coords, 157, regions, 2).to_vector<int64_t>();
+  const Tensor codes = layers::region_codes(coords, 157, regions, layers::RegionMode::Src);  // [3, 8, 200]
+  const std::vector<int64_t> perm = layers::region_scan_order(codes, coords, 157, 2).to_vector<int64_t>();
   REQUIRE(perm.size() == 200);
   std::vector<int64_t> sorted(perm);
   std::sort(sorted.begin(), sorted.end());
@@ -69,8 +70,7 @@ TEST_CASE("region_scan_order: by (phi region, eta region) of hash 0 / head 0, th
   std::iota(iota.begin(), iota.end(), 0);
   CHECK(sorted == iota);
   for (int64_t i = 157; i < 200; ++i) CHECK(perm[i] == i);  // padded rows last, in row order
-  const auto code = layers::region_codes(coords, 157, regions, layers::RegionMode::Src)
-                        .select(0, 0).select(0, 0).to_vector<int64_t>();
+  const auto code = codes.select(0, 0).select(0, 0).to_vector<int64_t>();
   const auto c = coords.to_vector<float>();
   int64_t region_changes = 0;
   for (int64_t i = 1; i < 157; ++i) {
@@ -81,10 +81,12 @@ TEST_CASE("region_scan_order: by (phi region, eta region) of hash 0 / head 0, th
   }
   CHECK(region_changes >= 6);  // about 12 regions, all of them runs
 
-  CHECK(layers::region_scan_order(coords.slice(0, 0, 1), 1, regions, 2).to_vector<int64_t>() ==
-        std::vector<int64_t>{0});
-  CHECK_THROWS_AS(layers::region_scan_order(coords, 201, regions, 2), std::invalid_argument);
-  CHECK_THROWS_AS(layers::region_scan_order(coords, 157, regions, 6), std::invalid_argument);
+  const Tensor one = coords.slice(0, 0, 1);
+  CHECK(layers::region_scan_order(layers::region_codes(one, 1, regions, layers::RegionMode::Src), one, 1, 2)
+            .to_vector<int64_t>() == std::vector<int64_t>{0});
+  CHECK_THROWS_AS(layers::region_scan_order(codes, coords, 201, 2), std::invalid_argument);
+  CHECK_THROWS_AS(layers::region_scan_order(codes, coords, 157, 6), std::invalid_argument);
+  CHECK_THROWS(layers::region_scan_order(codes, one, 1, 2));  // codes for another row count
 }
 
 TEST_CASE("LSHOrdering: a permutation ordered by p0 + 2 p1 + 4 p2, ties broken by the norm") {
