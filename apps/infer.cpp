@@ -283,6 +283,11 @@ int main(int argc, char** argv) {
       const auto tuned = j.is_object() && j.contains("dbscan") ? j["dbscan"] : nlohmann::json::object();
       if (eps <= 0) eps = tuned.value("eps", 0.1);
       if (min_samples <= 0) min_samples = tuned.value("min_samples", 2);
+      if (tuned.empty())
+        fmt::print(stderr,
+                   "infer: note: no tuned DBSCAN radius in {} (train writes it when a run ends); clustering with eps "
+                   "{} and min_samples {}, which may not suit this model's embedding (set --eps / --min-samples)\n",
+                   (ckpt_dir / "final.json").string(), eps, min_samples);
     }
     data::ClusterOptions copt;
     copt.eps = eps;
