@@ -5,9 +5,9 @@
 #include "models/tracking_loss.h"
 
 #include <cmath>
+#include <stdexcept>
 #include <type_traits>
 #include <unordered_map>
-#include <stdexcept>
 #include <vector>
 
 #include "engine/engine.h"
@@ -36,7 +36,7 @@ std::vector<char> valid_hits(const Tensor& pt, const Tensor& reconstructable, do
 struct PairGroups {
   std::vector<int64_t> start;  // [N + 1]
   Tensor order_buffer;         // [E] int64
-  const int64_t* order = nullptr;
+  const int64_t* order() const { return order_buffer.data<int64_t>(); }
 };
 
 PairGroups group_pairs(const int64_t* key, int64_t n_pairs, int64_t n_nodes) {
@@ -48,7 +48,6 @@ PairGroups group_pairs(const int64_t* key, int64_t n_pairs, int64_t n_nodes) {
   int64_t* order = g.order_buffer.data<int64_t>();
   std::vector<int64_t> fill(g.start.begin(), g.start.end() - 1);
   for (int64_t k = 0; k < n_pairs; ++k) order[fill[key[k]]++] = k;
-  g.order = order;
   return g;
 }
 
@@ -92,12 +91,13 @@ class InfoNCEOp : public CustomOp {
     std::vector<double> node_loss(static_cast<size_t>(n_), 0.0);
     std::vector<int64_t> node_pos(static_cast<size_t>(n_), 0);
     const int64_t* dst = pairs_.data<int64_t>() + n_pairs_;
+    const int64_t* src_order = by_src_.order();
     dispatch([&](auto* e) {
       parallel_for(0, n_, 64, [&](int64_t b, int64_t end) {
         for (int64_t i = b; i < end; ++i) {
           double s_neg = 0;  // sum over the negatives (i, .) of exp(logit)
           for (int64_t p = by_src_.start[i]; p < by_src_.start[i + 1]; ++p) {
-            const int64_t k = by_src_.order[p], j = dst[k];
+            const int64_t k = src_order[p], j = dst[k];
             double sq = 0;
             for (int64_t f = 0; f < d_; ++f) {
               const double diff = double(e[i * d_ + f]) - double(e[j * d_ + f]);
@@ -110,7 +110,7 @@ class InfoNCEOp : public CustomOp {
           double loss = 0;
           int64_t count = 0;
           for (int64_t p = by_src_.start[i]; p < by_src_.start[i + 1]; ++p) {
-            const int64_t k = by_src_.order[p];
+            const int64_t k = src_order[p];
             if (!positive(i, dst[k])) continue;
             const double logit = (std::exp(-dist[k] / kSigmaScale) - 1.0) / tau_;  // log(exp_logit[k]), exactly
             loss += std::log(exp_logit[k] + s_neg) - logit, ++count;
@@ -130,6 +130,7 @@ class InfoNCEOp : public CustomOp {
     const double g_loss = grads[0].to(DType::F64).item();
     const int64_t* src = pairs_.data<int64_t>();
     const int64_t* dst = src + n_pairs_;
+    const int64_t* src_order = by_src_.order();
     // coef[k] = dL/d(distance_k) / distance_k, with d logit / d dist = -(s / tau) / 1.125
     const Tensor coef_buffer = empty({n_pairs_}, TensorOptions(DType::F64));
     double* coef = coef_buffer.data<double>();
@@ -151,11 +152,11 @@ class InfoNCEOp : public CustomOp {
           const double g = g_loss * anchor_weight_[i];  // 0 for anchors without positive pairs
           double inv_denoms = 0;  // sum over the positives (i, .) of 1 / (exp(logit) + S_i)
           for (int64_t p = by_src_.start[i]; p < by_src_.start[i + 1]; ++p) {
-            const int64_t k = by_src_.order[p];
+            const int64_t k = src_order[p];
             if (positive(i, dst[k])) inv_denoms += 1.0 / (exp_logit[k] + neg_sum_[i]);
           }
           for (int64_t p = by_src_.start[i]; p < by_src_.start[i + 1]; ++p) {
-            const int64_t k = by_src_.order[p], j = dst[k];
+            const int64_t k = src_order[p], j = dst[k];
             const double el = exp_logit[k];
             const double dlogit = g * (positive(i, j) ? el / (el + neg_sum_[i]) - 1.0 : inv_denoms * el);
             const double sim_over_tau = std::exp(-dist[k] / kSigmaScale) / tau_;
@@ -167,11 +168,12 @@ class InfoNCEOp : public CustomOp {
       });
       // the second endpoint of every pair, grouped by it (no two threads write one row)
       const PairGroups by_dst = group_pairs(dst, n_pairs_, n_);
+      const int64_t* dst_order = by_dst.order();
       parallel_for(0, n_, 64, [&](int64_t b, int64_t end) {
         std::vector<double> acc(static_cast<size_t>(d_), 0.0);
         for (int64_t j = b; j < end; ++j) {
           for (int64_t p = by_dst.start[j]; p < by_dst.start[j + 1]; ++p) {
-            const int64_t k = by_dst.order[p];
+            const int64_t k = dst_order[p];
             add_pair(acc, j, src[k], coef[k]);
           }
           store_row(acc, j);
