@@ -1,9 +1,10 @@
 // bench_hept: one HEPT transformer layer (layers::HEPTBlock at Lampa's hept config: dim 32, 8 heads x 32, block 100,
 // 3 hashes, 100 regions) for N = 6k, 10k, 60k, 100k hits: forward time (no grad, eval), forward+backward time, and
 // peak CPU memory of the forward+backward above the inputs (engine allocator high-water mark); then the scaling
-// ratio time(100k) / time(10k) (O(N log N) expected: ~10-12; must stay below 15). Optionally the whole hept model.
+// ratio time(100k) / time(10k) (O(N log N) expected: ~10-12; must stay below 15). Optionally the whole hept model;
+// --precise-backward: the float32 backward accurate to float64 level (HEPTOptions::precise_backward).
 //
-//   bench_hept [--threads N] [--sizes 6000,10000,60000,100000] [--dim 32] [--model]
+//   bench_hept [--threads N] [--sizes 6000,10000,60000,100000] [--dim 32] [--model] [--precise-backward]
 // Defaults: 2 threads, total well under 2 minutes.
 #include <algorithm>
 #include <chrono>
@@ -54,13 +55,14 @@ struct Row {
 int main(int argc, char** argv) {
   int threads = 2;
   int64_t dim = 32;
-  bool model = false;
+  bool model = false, precise = false;
   std::vector<int64_t> sizes{6000, 10000, 60000, 100000};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (a == "--dim" && i + 1 < argc) dim = std::atoll(argv[++i]);
     else if (a == "--model") model = true;
+    else if (a == "--precise-backward") precise = true;
     else if (a == "--sizes" && i + 1 < argc) {
       sizes.clear();
       std::string s = argv[++i];
@@ -72,7 +74,8 @@ int main(int argc, char** argv) {
         p = q + 1;
       }
     } else {
-      std::fprintf(stderr, "usage: bench_hept [--threads N] [--sizes a,b,...] [--dim D] [--model]\n");
+      std::fprintf(stderr,
+                   "usage: bench_hept [--threads N] [--sizes a,b,...] [--dim D] [--model] [--precise-backward]\n");
       return 2;
     }
   }
@@ -80,12 +83,14 @@ int main(int argc, char** argv) {
   const double t_start = now_s();
   layers::HEPTOptions o{dim};
   o.head_dim = dim;
+  o.precise_backward = precise;
   engine::Generator gen(1);
   layers::HEPTBlock block(o, &gen);
   block.eval();  // no dropout: timings of the deterministic path
-  std::printf("HEPT layer (HEPTBlock dim %lld, %lld heads x %lld, block %lld, %lld hashes, R %.0f), %d threads\n\n",
+  std::printf("HEPT layer (HEPTBlock dim %lld, %lld heads x %lld, block %lld, %lld hashes, R %.0f%s), %d threads\n\n",
               static_cast<long long>(dim), static_cast<long long>(o.num_heads), static_cast<long long>(dim),
-              static_cast<long long>(o.block_size), static_cast<long long>(o.n_hashes), o.num_regions, threads);
+              static_cast<long long>(o.block_size), static_cast<long long>(o.n_hashes), o.num_regions,
+              precise ? ", precise backward" : "", threads);
   std::printf("| N | forward (s) | forward+backward (s) | peak memory fwd+bwd (MB) |\n|---|---|---|---|\n");
   std::vector<Row> rows;
   for (int64_t N : sizes) {

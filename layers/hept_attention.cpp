@@ -19,8 +19,8 @@ namespace {
 
 class HEPTBucketAttentionOp : public engine::CustomOp {
  public:
-  HEPTBucketAttentionOp(int64_t raw, int64_t block, bool torch_ties, bool keep)
-      : raw_(raw), block_(block), torch_ties_(torch_ties), keep_(keep) {}
+  HEPTBucketAttentionOp(int64_t raw, int64_t block, bool torch_ties, bool keep, bool precise)
+      : raw_(raw), block_(block), torch_ties_(torch_ties), keep_(keep), precise_(precise) {}
   const char* name() const override { return "hept_bucket_attention"; }
 
   Tensors forward(const Tensors& in) override {
@@ -65,11 +65,17 @@ class HEPTBucketAttentionOp : public engine::CustomOp {
     // per (t, h, query): merge into out and den (D + 1 + 1); then the division out / den (Np H D).
     engine::profile::add_flops(T * H * Np * (block_ * (5 * D + 4 * C + 2) + D + 2) +
                                T * H * Np * (4 * D + 3 * C + 2) + Np * H * D);
-    LAYER_DISPATCH(dev, hept_attention_forward, q_, k_, v_, s_, coords_, perm_q_, perm_k_, raw_, block_, out, den_);
+    // The precise float32 CPU backward (layers/hept_attention_kernels.h): out_lo_ [Np, H, D], out's float32
+    // residual; key_avg_ [Np, H, D], each query's kernel-weighted mean key
+    const bool precise = precise_ && keep_ && !dev.is_cuda() && q_.dtype() == engine::DType::F32;
+    out_lo_ = precise ? engine::empty({Np, H, D}, q_.options()) : Tensor();
+    key_avg_ = precise ? engine::empty({Np, H, D}, q_.options()) : Tensor();
+    LAYER_DISPATCH(dev, hept_attention_forward, q_, k_, v_, s_, coords_, perm_q_, perm_k_, raw_, block_, out, out_lo_,
+                   den_, key_avg_);
     if (keep_) {
       out_ = out.detach();
     } else {
-      q_ = k_ = v_ = s_ = coords_ = perm_q_ = perm_k_ = den_ = Tensor();
+      q_ = k_ = v_ = s_ = coords_ = perm_q_ = perm_k_ = den_ = out_lo_ = key_avg_ = Tensor();
     }
     return {out};
   }
@@ -82,7 +88,7 @@ class HEPTBucketAttentionOp : public engine::CustomOp {
     Tensor gv = engine::empty(v_.shape(), v_.options());
     Tensor gs = engine::empty(s_.shape(), s_.options());
     LAYER_DISPATCH(q_.device(), hept_attention_backward, q_, k_, v_, s_, coords_, perm_q_, perm_k_, raw_, block_,
-                   out_, den_, gout, gq, gk, gv, gs);
+                   out_, out_lo_, den_, key_avg_, gout, gq, gk, gv, gs);
     return {gq, gk, gv, gs, Tensor(), Tensor(), Tensor()};
   }
 
@@ -100,15 +106,15 @@ class HEPTBucketAttentionOp : public engine::CustomOp {
   }
 
   int64_t raw_, block_;
-  bool torch_ties_, keep_;
-  Tensor q_, k_, v_, s_, coords_, perm_q_, perm_k_, out_, den_;
+  bool torch_ties_, keep_, precise_;
+  Tensor q_, k_, v_, s_, coords_, perm_q_, perm_k_, out_, out_lo_, den_, key_avg_;
 };
 
 }  // namespace
 
 Tensor hept_bucket_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& s,
                              const Tensor& coords, const Tensor& alpha, const Tensor& codes, int64_t raw_size,
-                             int64_t block_size, bool torch_ties) {
+                             int64_t block_size, bool torch_ties, bool precise_backward) {
   const char* where = "hept_bucket_attention";
   check_shape(where, "q", q, {-1, -1, -1});
   const int64_t Np = q.size(0), H = q.size(1), D = q.size(2);
@@ -132,7 +138,7 @@ Tensor hept_bucket_attention(const Tensor& q, const Tensor& k, const Tensor& v, 
                Np, block_size);
   ENGINE_CHECK(raw_size >= 0 && raw_size <= Np, where, "raw_size {} must be in [0, {}]", raw_size, Np);
   const bool keep = engine::needs_grad({q, k, v, s});
-  auto op = std::make_shared<HEPTBucketAttentionOp>(raw_size, block_size, torch_ties, keep);
+  auto op = std::make_shared<HEPTBucketAttentionOp>(raw_size, block_size, torch_ties, keep, precise_backward);
   return engine::apply_custom_op(op, {q, k, v, s, coords, alpha, codes})[0];
 }
 
@@ -205,7 +211,7 @@ Tensor HEPTAttention::attend(const Tensor& x, const Tensor& coords, const Tensor
   Tensor c = coords.dtype() == x.dtype() ? coords : coords.to(x.dtype());
   Tensor alpha = e2lsh->alpha.dtype() == x.dtype() ? e2lsh->alpha : e2lsh->alpha.to(x.dtype());
   Tensor o = hept_bucket_attention(q, k, v, s, c.detach(), alpha.detach(), codes, raw_size, o_.block_size,
-                                   torch_ties);
+                                   torch_ties, o_.precise_backward);
   return out_linear->forward(o.reshape({Np, H * D}));
 }
 

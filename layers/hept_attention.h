@@ -39,16 +39,21 @@ struct HEPTOptions {
   int64_t coords_dim = 6;
   // Extensions (not in the reference's argument list):
   bool e2lsh_beta = true;  // keep the src/Lampa E2LSH `beta` [1, T] buffer (unused; the example/checkpoint has none)
+  // Float32 on the CPU: a backward accurate to float64 level (1e-5 of the float64 gradients where the fast one is off
+  // by up to 1e-4 in w_q / w_k when queries lie far from their keys), for ~25-50% more training-step time and two
+  // more saved [N, H, D] tensors (layers/hept_attention_cpu.cpp). Off by default: training does not need it.
+  bool precise_backward = false;
 };
 
 // The fused bucketed attention. q, k, v [Np, H, D]; s [H, C] = sqrt(2 w~) (differentiable); coords [Np, C];
 // alpha [H, D + C, T]; codes [T, H, Np] int64 region codes; rows >= raw_size are masked (zero q^, k^, v; sort last).
 // torch_ties: on the CPU, order equal sort keys as PyTorch 1.13's CPU argsort (only used to reproduce the reference
 // bit-for-bit on duplicated points); otherwise ties keep index order (stable, identical on CPU and CUDA).
+// precise_backward: see HEPTOptions (float32 on the CPU only; ignored on CUDA and in float64).
 // Returns [Np, H, D] = (sum_t num_t) / (sum_t den_t).
 Tensor hept_bucket_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& s,
                              const Tensor& coords, const Tensor& alpha, const Tensor& codes, int64_t raw_size,
-                             int64_t block_size, bool torch_ties = false);
+                             int64_t block_size, bool torch_ties = false, bool precise_backward = false);
 
 // s = sqrt(2 w~) [H, C] from w_rpe's weight [H*D, Kw*(C-1)]: w_{h,r} = sum_k exp(min(50, sum_d W[h D + d, r Kw + k])),
 // with the first group duplicated (eta and phi share one weight).

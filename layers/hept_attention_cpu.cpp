@@ -6,11 +6,21 @@
 // small GEMM (Eigen): forward num = kappa V; backward P = A V^T, gv = kappa^T A, gq = E K - rowsum(E) q,
 // gk = E^T Q - colsum(E) k. The q / k tiles are centred on the mean key of the block first: distances and the
 // differences k_j - q_i are unchanged, and the two GEMM terms of gq and gk do not cancel large norms.
+// The precise float32 backward (out_lo and key_avg given; HEPTOptions::precise_backward). When a query lies far from
+// its keys, the roundoff of E_ij = kappa_ij a_i . (v_j - out_i) enters gq and gk multiplied by |q_i - k_j|, and the
+// w_q / w_k gradients sum these large terms to a small result (errors up to 1e-4 of the float64 gradients). So:
+//   - its forward sums num = kappa V and den in double and keeps out's float32 residual (out_lo), so out + out_lo
+//     agrees with the kernel values the backward recomputes;
+//   - its backward forms a_i . v_j (a double GEMM) and c_i = -a_i . out_i in double and rounds only E_ij;
+//   - gq_i is taken about the query's kernel-weighted mean key kbar_i (key_avg, from the forward):
+//     sum_j E_ij (k_j - q_i) = sum_j E_ij (k_j - kbar_i), as sum_j E_ij = 0 over all tables.
+// The default (fast) path sums in T and takes gq about q_i.
 // Bp is B rounded up to whole vector lanes; the padded key columns have kappa = 0 and zero rows in K and V.
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "engine/backend/dtype_dispatch.h"
@@ -71,6 +81,7 @@ struct Tiles {
   std::vector<T> Q, Qc, K, Kt, Kct, V, kappa;
   std::vector<int64_t> iq, ik;
   std::vector<char> vq, vk;
+  Eigen::Matrix<T, 1, Eigen::Dynamic> key_mean;  // [D]: the mean key row the tiles are centred on
   explicit Tiles(const Dims& d)
       : Q(d.B * d.D), Qc(d.B * d.C), K(d.Bp * d.D, T(0)), Kt(d.D * d.Bp, T(0)), Kct(d.C * d.Bp, T(0)),
         V(d.Bp * d.D, T(0)), kappa(d.B * d.Bp, T(0)), iq(d.B), ik(d.B), vq(d.B), vk(d.B) {}
@@ -107,9 +118,9 @@ struct Tiles {
     }
     // Centre q and k on the mean key row; Kt is the centred K transposed.
     auto Km = MatMap<T>(K.data(), B, D);
-    const Eigen::Matrix<T, 1, Eigen::Dynamic> mean = Km.colwise().mean();
-    Km.rowwise() -= mean;
-    MatMap<T>(Q.data(), B, D).rowwise() -= mean;
+    key_mean = Km.colwise().mean();
+    Km.rowwise() -= key_mean;
+    MatMap<T>(Q.data(), B, D).rowwise() -= key_mean;
     Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>(Kt.data(), D, B, Eigen::OuterStride<>(Bp)) = Km.transpose();
   }
 
@@ -151,70 +162,110 @@ struct Tiles {
   MatMap<T> v_mat(const Dims& d) { return MatMap<T>(V.data(), d.Bp, d.D); }
 };
 
-template <class T>
+// A double as a pair of floats: hi = float(x), lo = float(x - hi) (~48 significant bits).
+inline void split_sum(float& hi, float& lo, double x) {
+  hi = static_cast<float>(x);
+  lo = static_cast<float>(x - static_cast<double>(hi));
+}
+
+// Acc: the type num and den are summed in: double for the precise path (key_avg given; writes out_lo, key_avg), else T.
+template <class T, class Acc>
 void forward_impl(const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& s_, const Tensor& coords_,
                   const Tensor& perm_q_, const Tensor& perm_k_, int64_t raw, int64_t block, const Tensor& out_,
-                  const Tensor& den_) {
+                  const Tensor& out_lo_, const Tensor& den_, const Tensor& key_avg_) {
+  constexpr bool kWiden = !std::is_same_v<T, Acc>;
   const Dims d = dims_of(q_, coords_, perm_q_, raw, block);
   const T *q = q_.data<T>(), *k = k_.data<T>(), *v = v_.data<T>(), *s = s_.data<T>(), *coords = coords_.data<T>();
   const int64_t *pq = perm_q_.data<int64_t>(), *pk = perm_k_.data<int64_t>();
   T *out = out_.data<T>(), *den = den_.data<T>();
+  T* key_avg = key_avg_.defined() ? key_avg_.data<T>() : nullptr;
+  T* out_lo = out_lo_.defined() ? out_lo_.data<T>() : nullptr;
+  ENGINE_CHECK(!kWiden || out_lo, "hept_attention", "the widened forward needs out_lo");
+  // num is summed in out (+ out_lo: a float pair holding the double sum when widening), den in den_acc
+  const Tensor den_acc_ = kWiden ? engine::empty({d.Np, d.H}, {engine::dtype_of<Acc>(), out_.device()}) : den_;
+  Acc* den_acc = den_acc_.data<Acc>();  // [Np, H]
   std::fill(out, out + d.Np * d.H * d.D, T(0));
-  std::fill(den, den + d.Np * d.H, T(0));
+  if (kWiden) std::fill(out_lo, out_lo + d.Np * d.H * d.D, T(0));
+  std::fill(den_acc, den_acc + d.Np * d.H, Acc(0));
+  if (key_avg) std::fill(key_avg, key_avg + d.Np * d.H * d.D, T(0));
   for (int64_t t = 0; t < d.T; ++t) {
     engine::parallel_for(0, d.H * d.nb, 1, [&](int64_t t0, int64_t t1) {
       Tiles<T> tl(d);
-      RowMat<T> num(d.B, d.D);  // [B, D]
+      RowMat<Acc> kappa_w, v_w;                        // [B, Bp], [Bp, D]: kappa and V widened (kWiden only)
+      RowMat<Acc> num(d.B, d.D);                       // [B, D]: kappa V
+      RowMat<T> key_num(d.B, d.D);                     // [B, D]: kappa K (K centred)
       for (int64_t task = t0; task < t1; ++task) {
         const int64_t h = task / d.nb, b = task % d.nb;
         tl.load(d, q, k, v, coords, pq + (t * d.H + h) * d.Np, pk + (t * d.H + h) * d.Np, h, b);
         tl.kernel_matrix(d, s + h * d.C);
-        num.noalias() = tl.kappa_mat(d) * tl.v_mat(d);
+        if constexpr (kWiden) {
+          kappa_w = tl.kappa_mat(d).template cast<Acc>();
+          v_w = tl.v_mat(d).template cast<Acc>();
+          num.noalias() = kappa_w * v_w;
+        } else {
+          num.noalias() = tl.kappa_mat(d) * tl.v_mat(d);
+        }
+        if (key_avg) key_num.noalias() = tl.kappa_mat(d) * tl.k_mat(d);
         for (int64_t i = 0; i < d.B; ++i) {
           const int64_t r = tl.iq[i] * d.H + h;
+          const Acc kappa_sum = tl.kappa_mat(d).row(i).template cast<Acc>().sum();
           T* o = out + r * d.D;
-          for (int64_t e = 0; e < d.D; ++e) o[e] += num(i, e);
-          den[r] += tl.kappa_mat(d).row(i).sum() + T(1e-20);
+          if constexpr (kWiden) {
+            T* lo = out_lo + r * d.D;
+            for (int64_t e = 0; e < d.D; ++e) split_sum(o[e], lo[e], static_cast<Acc>(o[e]) + lo[e] + num(i, e));
+          } else {
+            for (int64_t e = 0; e < d.D; ++e) o[e] += num(i, e);
+          }
+          den_acc[r] += kappa_sum + Acc(1e-20);
+          if (!key_avg) continue;
+          T* ka = key_avg + r * d.D;
+          for (int64_t e = 0; e < d.D; ++e) ka[e] += key_num(i, e) + static_cast<T>(kappa_sum) * tl.key_mean(e);
         }
       }
     });
   }
   engine::parallel_for(0, d.Np * d.H, 1024, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      const T inv = T(1) / den[r];
-      for (int64_t e = 0; e < d.D; ++e) out[r * d.D + e] *= inv;
+      const Acc inv = Acc(1) / den_acc[r];
+      den[r] = static_cast<T>(den_acc[r]);
+      for (int64_t e = 0; e < d.D; ++e) {
+        const int64_t x = r * d.D + e;
+        if constexpr (kWiden) {
+          split_sum(out[x], out_lo[x], (static_cast<Acc>(out[x]) + out_lo[x]) * inv);
+        } else {
+          out[x] *= inv;
+        }
+        if (key_avg) key_avg[x] = static_cast<T>(static_cast<Acc>(key_avg[x]) * inv);
+      }
     }
   });
 }
 
-template <class T>
+// Acc: the type a_i . v_j + c_i is formed in: double for the precise path (out_lo, key_avg given), else T.
+template <class T, class Acc>
 void backward_impl(const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& s_, const Tensor& coords_,
                    const Tensor& perm_q_, const Tensor& perm_k_, int64_t raw, int64_t block, const Tensor& out_,
-                   const Tensor& den_, const Tensor& gout_, const Tensor& gq_, const Tensor& gk_, const Tensor& gv_,
-                   const Tensor& gs_) {
+                   const Tensor& out_lo_, const Tensor& den_, const Tensor& key_avg_, const Tensor& gout_,
+                   const Tensor& gq_, const Tensor& gk_, const Tensor& gv_, const Tensor& gs_) {
   const Dims d = dims_of(q_, coords_, perm_q_, raw, block);
   const T *q = q_.data<T>(), *k = k_.data<T>(), *v = v_.data<T>(), *s = s_.data<T>(), *coords = coords_.data<T>();
   const int64_t *pq = perm_q_.data<int64_t>(), *pk = perm_k_.data<int64_t>();
+  constexpr bool kWiden = !std::is_same_v<T, Acc>;
   const T *out = out_.data<T>(), *den = den_.data<T>(), *gout = gout_.data<T>();
+  const T* out_lo = out_lo_.defined() ? out_lo_.data<T>() : nullptr;
+  const T* key_avg = key_avg_.defined() ? key_avg_.data<T>() : nullptr;
   T *gq = gq_.data<T>(), *gk = gk_.data<T>(), *gv = gv_.data<T>(), *gs = gs_.data<T>();
   const int64_t NHD = d.Np * d.H * d.D;
   std::fill(gq, gq + NHD, T(0));
   std::fill(gk, gk + NHD, T(0));
   std::fill(gv, gv + NHD, T(0));
-  // Per-row scalars: a = gout / den (vector), c = -(gout . out) / den.
-  std::vector<T> crow(static_cast<size_t>(d.Np * d.H));
-  engine::parallel_for(0, d.Np * d.H, 1024, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      T dot = T(0);
-      for (int64_t e = 0; e < d.D; ++e) dot += gout[r * d.D + e] * out[r * d.D + e];
-      crow[r] = -dot / den[r];
-    }
-  });
   std::vector<T> gs_part(static_cast<size_t>(d.T * d.H * d.nb * d.C), T(0));
   for (int64_t t = 0; t < d.T; ++t) {
     engine::parallel_for(0, d.H * d.nb, 1, [&](int64_t t0, int64_t t1) {
       Tiles<T> tl(d);
       RowMat<T> A(d.B, d.D), E(d.B, d.Bp), GQ(d.B, d.D), GK(d.Bp, d.D), GV(d.Bp, d.D);
+      RowMat<T> key_avg_tile(d.B, d.D);                 // kbar_i, centred like the tiles (precise path)
+      RowMat<Acc> a_w, v_w, av(d.B, d.Bp);                // A [B, D], V [Bp, D] widened (kWiden only); av = A V^T
       Eigen::Matrix<T, Eigen::Dynamic, 1> row_sum(d.B), col_sum(d.Bp);
       std::vector<T> cacc(d.C);
       for (int64_t task = t0; task < t1; ++task) {
@@ -223,23 +274,41 @@ void backward_impl(const Tensor& q_, const Tensor& k_, const Tensor& v_, const T
         const T* sh = s + h * d.C;
         tl.kernel_matrix(d, sh);
         const auto kappa = tl.kappa_mat(d);
-        // A_i = gout_i / den_i; dL/dkappa_ij = a_i . v_j + c_i; E_ij = kappa_ij dL/dkappa_ij.
+        // A_i = gout_i / den_i; dL/dkappa_ij = a_i . v_j + c_i with c_i = -a_i . out_i; E_ij = kappa_ij dL/dkappa_ij.
         for (int64_t i = 0; i < d.B; ++i) {
           const int64_t r = tl.iq[i] * d.H + h;
           const T inv = T(1) / den[r];
           for (int64_t e = 0; e < d.D; ++e) A(i, e) = gout[r * d.D + e] * inv;
         }
-        E.noalias() = A * tl.v_mat(d).transpose();
+        if constexpr (kWiden) {
+          a_w = A.template cast<Acc>();
+          v_w = tl.v_mat(d).template cast<Acc>();
+          av.noalias() = a_w * v_w.transpose();
+        } else {
+          av.noalias() = A * tl.v_mat(d).transpose();
+        }
         for (int64_t i = 0; i < d.B; ++i) {
-          const T ci = crow[tl.iq[i] * d.H + h];
-          E.row(i) = (E.row(i).array() + ci) * kappa.row(i).array();
+          const int64_t r = tl.iq[i] * d.H + h;
+          Acc ci = 0;
+          for (int64_t e = 0; e < d.D; ++e) {
+            const Acc lo = out_lo ? static_cast<Acc>(out_lo[r * d.D + e]) : Acc(0);
+            ci -= static_cast<Acc>(A(i, e)) * (static_cast<Acc>(out[r * d.D + e]) + lo);
+          }
+          E.row(i) = ((av.row(i).array() + ci) * kappa.row(i).array().template cast<Acc>()).template cast<T>();
+          if (!key_avg) continue;
+          const T* ka = key_avg + r * d.D;
+          for (int64_t e = 0; e < d.D; ++e) key_avg_tile(i, e) = ka[e] - tl.key_mean(e);
         }
         GV.noalias() = kappa.transpose() * A;
-        // gq_i = sum_j E_ij (k_j - q_i); gk_j = sum_i E_ij (q_i - k_j)
+        // gq_i = sum_j E_ij (k_j - q_i) (precise path: about kbar_i, the same as sum_j E_ij = 0 over all tables);
+        // gk_j = sum_i E_ij (q_i - k_j)
         row_sum = E.rowwise().sum();
         col_sum = E.colwise().sum().transpose();
         GQ.noalias() = E * tl.k_mat(d);
-        GQ -= row_sum.asDiagonal() * tl.q_mat(d);
+        if (key_avg)
+          GQ -= row_sum.asDiagonal() * key_avg_tile;
+        else
+          GQ -= row_sum.asDiagonal() * tl.q_mat(d);
         GK.noalias() = E.transpose() * tl.q_mat(d);
         GK -= col_sum.asDiagonal() * tl.k_mat(d);
         // d/ds_c: -s_c sum_ij E_ij (cq_ic - ck_jc)^2
@@ -335,20 +404,29 @@ void hept_project(const Tensor& q, const Tensor& k, const Tensor& s, const Tenso
 
 void hept_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& s, const Tensor& coords,
                             const Tensor& perm_q, const Tensor& perm_k, int64_t raw_size, int64_t block_size,
-                            const Tensor& out, const Tensor& den) {
+                            const Tensor& out, const Tensor& out_lo, const Tensor& den, const Tensor& key_avg) {
   engine::dispatch_float(q.dtype(), "hept_attention", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    forward_impl<T>(q, k, v, s, coords, perm_q, perm_k, raw_size, block_size, out, den);
+    if (key_avg.defined())
+      forward_impl<T, double>(q, k, v, s, coords, perm_q, perm_k, raw_size, block_size, out, out_lo, den, key_avg);
+    else
+      forward_impl<T, T>(q, k, v, s, coords, perm_q, perm_k, raw_size, block_size, out, out_lo, den, key_avg);
   });
 }
 
 void hept_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& s,
                              const Tensor& coords, const Tensor& perm_q, const Tensor& perm_k, int64_t raw_size,
-                             int64_t block_size, const Tensor& out, const Tensor& den, const Tensor& gout,
-                             const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& gs) {
+                             int64_t block_size, const Tensor& out, const Tensor& out_lo, const Tensor& den,
+                             const Tensor& key_avg, const Tensor& gout, const Tensor& gq, const Tensor& gk,
+                             const Tensor& gv, const Tensor& gs) {
   engine::dispatch_float(q.dtype(), "hept_attention_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    backward_impl<T>(q, k, v, s, coords, perm_q, perm_k, raw_size, block_size, out, den, gout, gq, gk, gv, gs);
+    if (key_avg.defined())
+      backward_impl<T, double>(q, k, v, s, coords, perm_q, perm_k, raw_size, block_size, out, out_lo, den, key_avg,
+                               gout, gq, gk, gv, gs);
+    else
+      backward_impl<T, T>(q, k, v, s, coords, perm_q, perm_k, raw_size, block_size, out, out_lo, den, key_avg, gout,
+                          gq, gk, gv, gs);
   });
 }
 

@@ -15,6 +15,10 @@
 //   perm_q, perm_k [T, H, Np] int64 (Np a multiple of B);
 //   proj_q, proj_k [T, H, Np] float64 (E2LSH projections q^ . alpha[h, :, t]);
 //   out [Np, H, D]; den [Np, H]; gout [Np, H, D]; gq, gk, gv like q; gs [H, C].
+// The precise float32 backward (HEPTOptions::precise_backward; CPU only, else both undefined; see
+// hept_attention_cpu.cpp):
+//   out_lo [Np, H, D]: out - float(out) of the forward's double result;
+//   key_avg [Np, H, D]: each query's kernel-weighted mean key, sum_t,j kappa_ij k_j / den_i.
 #pragma once
 #include <cstdint>
 
@@ -29,12 +33,14 @@ void hept_project(const engine::Tensor& q, const engine::Tensor& k, const engine
 void hept_attention_forward(const engine::Tensor& q, const engine::Tensor& k, const engine::Tensor& v,
                             const engine::Tensor& s, const engine::Tensor& coords, const engine::Tensor& perm_q,
                             const engine::Tensor& perm_k, int64_t raw_size, int64_t block_size,
-                            const engine::Tensor& out, const engine::Tensor& den);
+                            const engine::Tensor& out, const engine::Tensor& out_lo, const engine::Tensor& den,
+                            const engine::Tensor& key_avg);
 
 void hept_attention_backward(const engine::Tensor& q, const engine::Tensor& k, const engine::Tensor& v,
                              const engine::Tensor& s, const engine::Tensor& coords, const engine::Tensor& perm_q,
                              const engine::Tensor& perm_k, int64_t raw_size, int64_t block_size,
-                             const engine::Tensor& out, const engine::Tensor& den, const engine::Tensor& gout,
+                             const engine::Tensor& out, const engine::Tensor& out_lo, const engine::Tensor& den,
+                             const engine::Tensor& key_avg, const engine::Tensor& gout,
                              const engine::Tensor& gq, const engine::Tensor& gk, const engine::Tensor& gv,
                              const engine::Tensor& gs);
 
@@ -50,12 +56,14 @@ void hept_project(const engine::Tensor& q, const engine::Tensor& k, const engine
 void hept_attention_forward(const engine::Tensor& q, const engine::Tensor& k, const engine::Tensor& v,
                             const engine::Tensor& s, const engine::Tensor& coords, const engine::Tensor& perm_q,
                             const engine::Tensor& perm_k, int64_t raw_size, int64_t block_size,
-                            const engine::Tensor& out, const engine::Tensor& den);
+                            const engine::Tensor& out, const engine::Tensor& out_lo, const engine::Tensor& den,
+                            const engine::Tensor& key_avg);
 
 void hept_attention_backward(const engine::Tensor& q, const engine::Tensor& k, const engine::Tensor& v,
                              const engine::Tensor& s, const engine::Tensor& coords, const engine::Tensor& perm_q,
                              const engine::Tensor& perm_k, int64_t raw_size, int64_t block_size,
-                             const engine::Tensor& out, const engine::Tensor& den, const engine::Tensor& gout,
+                             const engine::Tensor& out, const engine::Tensor& out_lo, const engine::Tensor& den,
+                             const engine::Tensor& key_avg, const engine::Tensor& gout,
                              const engine::Tensor& gq, const engine::Tensor& gk, const engine::Tensor& gv,
                              const engine::Tensor& gs);
 

@@ -380,7 +380,8 @@ void hept_project(const Tensor& q, const Tensor& k, const Tensor& s, const Tenso
 
 void hept_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& s, const Tensor& coords,
                             const Tensor& perm_q, const Tensor& perm_k, int64_t raw_size, int64_t block_size,
-                            const Tensor& out, const Tensor& den) {
+                            const Tensor& out, const Tensor& /*out_lo: CPU only*/, const Tensor& den,
+                            const Tensor& /*key_avg: CPU only*/) {
   const Geo g = geo_of(q, coords, perm_q, raw_size, block_size);
   if (g.Np == 0) return;
   if (q.dtype() == engine::DType::F64) forward_impl<double>(g, q, k, v, s, coords, perm_q, perm_k, out, den);
@@ -389,7 +390,8 @@ void hept_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, c
 
 void hept_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& s,
                              const Tensor& coords, const Tensor& perm_q, const Tensor& perm_k, int64_t raw_size,
-                             int64_t block_size, const Tensor& out, const Tensor& den, const Tensor& gout,
+                             int64_t block_size, const Tensor& out, const Tensor& /*out_lo: CPU only*/,
+                             const Tensor& den, const Tensor& /*key_avg: CPU only*/, const Tensor& gout,
                              const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& gs) {
   const Geo g = geo_of(q, coords, perm_q, raw_size, block_size);
   if (g.Np == 0) return;

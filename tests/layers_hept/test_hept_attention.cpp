@@ -171,23 +171,29 @@ double rel_err(const std::vector<double>& a, const std::vector<double>& b) {
 }
 
 // dt: the fused op's precision (float32: tolerance 1e-5; float64: 1e-12, so float64 modules are references too).
+// Float32 runs both the default and the precise backward (HEPTOptions::precise_backward).
 void compare_with_naive(const Case& c, uint64_t seed, bool dups = false, DType dt = DType::F32) {
-  Tensors in = op_inputs(c, seed, dt, dups);
-  for (int i = 0; i < 4; ++i) in[i].requires_grad_();
-  Tensor out = layers::hept_bucket_attention(in[0], in[1], in[2], in[3], in[4], in[5], in[6], c.N, c.B);
-  Tensor g = testing::upstream_for(out, seed + 99);
-  engine::sum(out * g).backward();
-  // Reference in double on the same (float-rounded) inputs.
-  NaiveResult ref = naive(in, c.N, c.B, g.to_vector<double>());
-  const double tol = dt == DType::F32 ? 1e-5 : 1e-12;
-  CHECK(rel_err(out.to_vector<double>(), ref.out) < tol);
-  CHECK(rel_err(in[0].grad().to_vector<double>(), ref.gq) < tol);
-  CHECK(rel_err(in[1].grad().to_vector<double>(), ref.gk) < tol);
-  CHECK(rel_err(in[2].grad().to_vector<double>(), ref.gv) < tol);
-  CHECK(rel_err(in[3].grad().to_vector<double>(), ref.gs) < tol);
-  // Masked rows get exactly zero gradient.
-  auto gq = in[0].grad().to_vector<double>();
-  for (int64_t i = c.N * c.H * c.D; i < c.Np * c.H * c.D; ++i) REQUIRE(gq[i] == 0.0);
+  for (bool precise : {false, true}) {
+    if (precise && dt != DType::F32) continue;
+    CAPTURE(precise);
+    Tensors in = op_inputs(c, seed, dt, dups);
+    for (int i = 0; i < 4; ++i) in[i].requires_grad_();
+    Tensor out = layers::hept_bucket_attention(in[0], in[1], in[2], in[3], in[4], in[5], in[6], c.N, c.B, false,
+                                               precise);
+    Tensor g = testing::upstream_for(out, seed + 99);
+    engine::sum(out * g).backward();
+    // Reference in double on the same (float-rounded) inputs.
+    NaiveResult ref = naive(in, c.N, c.B, g.to_vector<double>());
+    const double tol = dt == DType::F32 ? 1e-5 : 1e-12;
+    CHECK(rel_err(out.to_vector<double>(), ref.out) < tol);
+    CHECK(rel_err(in[0].grad().to_vector<double>(), ref.gq) < tol);
+    CHECK(rel_err(in[1].grad().to_vector<double>(), ref.gk) < tol);
+    CHECK(rel_err(in[2].grad().to_vector<double>(), ref.gv) < tol);
+    CHECK(rel_err(in[3].grad().to_vector<double>(), ref.gs) < tol);
+    // Masked rows get exactly zero gradient.
+    auto gq = in[0].grad().to_vector<double>();
+    for (int64_t i = c.N * c.H * c.D; i < c.Np * c.H * c.D; ++i) REQUIRE(gq[i] == 0.0);
+  }
 }
 
 }  // namespace
@@ -328,34 +334,44 @@ TEST_CASE("hept: HEPTBlock and LSHAtt forward/backward shapes, deterministic") {
   CHECK(block.attn->w_q->weight.grad().defined());
 }
 
-TEST_CASE("hept: HEPTBlock and LSHAtt float32 (output, input and every parameter gradient) vs the same layers in "
-          "float64") {
-  // hept-S widths (h 24, 8 heads of 24). One block of 160 holding 130 hits and 30 padded rows: the bucketing itself
-  // is not compared here (the fused-op test above does, on shared buckets). With several blocks, float32 and
-  // float64 hash keys that differ by roundoff can put a hit in a neighbouring bucket, a discontinuity of LSH, not
-  // an error of the arithmetic. Tolerance 3e-5, not 1e-5: the gradients of w_q and w_k carry the roundoff of the
-  // float32 output the backward reads (E_j = kappa_j a . (v_j - out_i) is small when the values agree); over 40 seeds
-  // their error was 2e-6 to 2.95e-5 (10 of 80 above 1e-5), every other gradient below 2e-6. It is the float32
-  // arithmetic, not the conditioning of the layer: perturbing the float64 input by 6e-8 relative moves these
-  // gradients by only 4e-8 to 3.5e-7; accumulating the forward sums in double did not lower it. The fused op alone
-  // meets 1e-5 (tests above).
+// One block of 160 rows (130 hits, 30 padded) at hept-S widths (h 24, 8 heads of 24): the float32 HEPTBlock and both
+// LSHAtt forms against the same layers in float64 (output, input gradient and every parameter gradient), on 3 seeds.
+// The bucketing itself is not compared here (the fused-op test above does, on shared buckets): with several blocks,
+// float32 and float64 hash keys that differ by roundoff can put a hit in a neighbouring bucket, a discontinuity of
+// LSH, not an error of the arithmetic.
+void check_hept_layers_f32_vs_f64(bool precise_backward, double tol) {
   layers::HEPTOptions o{24};
   o.block_size = 160;
+  o.precise_backward = precise_backward;
   const int64_t N = 130, Np = 160;
-  std::vector<double> co = testing::rand_f64({Np, 6}, 12, -2, 2, false).to_vector<double>();
-  for (int64_t i = N * 6; i < Np * 6; ++i) co[i] = 0;
-  const Tensor coords = engine::from_vector(co, {Np, 6});
-  const Tensor x = testing::rand_f32({Np, 24}, 13);
-  engine::manual_seed(14);
-  layers::HEPTBlock block(o);
-  block.eval();
-  auto run_block = [&](const Tensor& u) { return block.forward(u, coords.to(u.dtype()), N); };
-  testing::check_module_f32_vs_f64(block, x, run_block, run_block, 3e-5);
-  for (bool with_ff : {false, true}) {
-    CAPTURE(with_ff);
-    layers::LSHAtt lsh(24, o, with_ff);
-    lsh.eval();
-    auto run_lsh = [&](const Tensor& u) { return lsh.forward(u, coords.to(u.dtype()), N); };
-    testing::check_module_f32_vs_f64(lsh, x, run_lsh, run_lsh, 3e-5);
+  for (uint64_t seed : {12, 312, 512}) {
+    CAPTURE(seed);
+    std::vector<double> co = testing::rand_f64({Np, 6}, seed, -2, 2, false).to_vector<double>();
+    for (int64_t i = N * 6; i < Np * 6; ++i) co[i] = 0;
+    const Tensor coords = engine::from_vector(co, {Np, 6});
+    const Tensor x = testing::rand_f32({Np, 24}, seed + 1);
+    engine::manual_seed(seed + 2);
+    layers::HEPTBlock block(o);
+    block.eval();
+    auto run_block = [&](const Tensor& u) { return block.forward(u, coords.to(u.dtype()), N); };
+    testing::check_module_f32_vs_f64(block, x, run_block, run_block, tol);
+    for (bool with_ff : {false, true}) {
+      CAPTURE(with_ff);
+      layers::LSHAtt lsh(24, o, with_ff);
+      lsh.eval();
+      auto run_lsh = [&](const Tensor& u) { return lsh.forward(u, coords.to(u.dtype()), N); };
+      testing::check_module_f32_vs_f64(lsh, x, run_lsh, run_lsh, tol);
+    }
   }
+}
+
+TEST_CASE("hept: HEPTBlock and LSHAtt in float32 with the precise backward match float64 to 1e-5") {
+  // Every error is below 2.5e-6 here (16 seeds tried while writing the kernel).
+  check_hept_layers_f32_vs_f64(true, 1e-5);
+}
+
+TEST_CASE("hept: HEPTBlock and LSHAtt in float32 with the default (fast) backward match float64 to 2e-4") {
+  // Random q and k lie far from each other, the hard case: the w_q / w_k gradients of the fast backward are off by
+  // up to ~1e-4 on seeds 312 and 512 (every other gradient below 2e-6); see HEPTOptions::precise_backward.
+  check_hept_layers_f32_vs_f64(false, 2e-4);
 }
