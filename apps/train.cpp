@@ -99,7 +99,8 @@ int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
   c.opt.config_json = model->config().dump();
   const Json run = {{"task", "tracking"}, {"model", c.model_name}, {"config", model->config()}, {"data", cache},
                     {"lr", c.opt.lr}, {"epochs", c.opt.epochs}, {"step_size", c.opt.step_size},
-                    {"seed", c.opt.seed}, {"device", device.str()}, {"loss_pairs", c.tracking.loss_pairs}};
+                    {"seed", c.opt.seed}, {"device", device.str()}, {"loss_pairs", c.tracking.loss_pairs},
+                    {"random_pairs", c.tracking.random_pairs}};
   c.opt.run_info_json = run.dump();
   write_json(c.opt.out_dir + "/run.json", run);
   app::TrackingTask task(cache, *model, device, c.tracking);
@@ -206,6 +207,11 @@ int main(int argc, char** argv) {
       cli.add_option("--loss-pairs", c.tracking.loss_pairs,
                      "radius (HEPT, default; with --resume: the resumed run's) or knn (Lampa's k = 60 graph)")
           ->check(CLI::IsMember({"knn", "radius"}));
+  CLI::Option* random_pairs_option =
+      cli.add_option("--random-pairs", c.tracking.random_pairs,
+                     "HEPT's training-only augmentation: about this fraction of the loss pairs again as random pairs "
+                     "each step (default 0.2 as HEPT; 0: none; with --resume: the resumed run's)")
+          ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(cli, argc, argv);
 
   try {
@@ -227,6 +233,9 @@ int main(int argc, char** argv) {
         if (run.is_object() && run.contains("lr")) c.resumed_lr = run["lr"].get<double>();
         if (run.is_object() && run.contains("loss_pairs") && loss_pairs_option->count() == 0)
           c.tracking.loss_pairs = run["loss_pairs"].get<std::string>();
+        // runs from before the augmentation existed had none
+        if (random_pairs_option->count() == 0)
+          c.tracking.random_pairs = run.is_object() ? run.value("random_pairs", 0.0) : 0.0;
       }
       overrides = Json::parse(info.config_json);
       overrides.erase("x_dim"), overrides.erase("coords_dim");

@@ -2,9 +2,12 @@
 #include "data/graphs.h"
 
 #include <algorithm>
+#include <cmath>
 #include <nanoflann.hpp>
 #include <stdexcept>
 #include <string>
+
+#include "engine/engine.h"
 
 namespace data {
 
@@ -157,6 +160,29 @@ engine::Tensor hept_point_pairs(const std::vector<float>& points, const std::vec
   }
   std::erase_if(keys, [](uint64_t k) { return (k >> 32) == (k & 0xffffffffu); });
   return edges_from_keys(keys);
+}
+
+engine::Tensor with_random_pairs(const engine::Tensor& pairs, int64_t num_nodes, double fraction,
+                                 engine::Generator* gen) {
+  if (pairs.dim() != 2 || pairs.size(0) != 2 || pairs.dtype() != engine::DType::I64)
+    throw std::invalid_argument("with_random_pairs: pairs must be an int64 [2, E] tensor");
+  if (!(fraction >= 0)) throw std::invalid_argument("with_random_pairs: the fraction must be >= 0");
+  const int64_t e = pairs.size(1);
+  const auto draws = static_cast<int64_t>(std::floor(fraction * static_cast<double>(e) / 2));
+  if (draws == 0 || num_nodes < 2) return pairs;
+  // ends [2, draws]: row 0 the first, row 1 the second end of each random pair
+  const std::vector<int64_t> ends = engine::randint(0, num_nodes, {2, draws}, {engine::DType::I64}, gen).to_vector<int64_t>();
+  std::vector<uint64_t> keys;
+  keys.reserve(static_cast<size_t>(2 * draws));
+  for (int64_t d = 0; d < draws; ++d) {
+    const auto i = static_cast<uint64_t>(ends[static_cast<size_t>(d)]);
+    const auto j = static_cast<uint64_t>(ends[static_cast<size_t>(draws + d)]);
+    if (i == j) continue;
+    keys.push_back(key(i, j));
+    keys.push_back(key(j, i));
+  }
+  const engine::Tensor extra = edges_from_keys(keys);  // [2, K]: sorted, deduplicated
+  return engine::concat({pairs.contiguous(), extra}, 1);
 }
 
 }  // namespace data

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/rng.h"
 #include "engine/tensor.h"
 
 namespace data {
@@ -28,5 +29,12 @@ engine::Tensor knn_graph(const std::vector<float>& points, int k = 60);
 // inside C_p; symmetrised, deduplicated, self pairs dropped. int64 [2, E].
 engine::Tensor hept_point_pairs(const std::vector<float>& points, const std::vector<int64_t>& particle_id,
                                 double r = 1.0, int max_neighbors = 256);
+
+// HEPT's training-only augmentation of the loss pairs (hept.md 5.1): floor(fraction * E / 2) uniform random pairs
+// (i, j) over [0, num_nodes)^2, symmetrised and deduplicated among themselves, appended to `pairs` ([2, E] int64):
+// about fraction * E more pairs, nearly all negatives between distant hits. Unlike the reference, self pairs (i, i)
+// are not drawn (one in num_nodes of the draws there; their distance is 0). gen: engine's default generator if null.
+engine::Tensor with_random_pairs(const engine::Tensor& pairs, int64_t num_nodes, double fraction,
+                                 engine::Generator* gen = nullptr);
 
 }  // namespace data

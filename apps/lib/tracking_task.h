@@ -15,6 +15,9 @@ struct TrackingTaskOptions {
   // positive pair
   std::string loss_pairs = "radius";
   double tau = 0.05;
+  // HEPT's training-only augmentation: about this fraction of E random pairs appended to the loss pairs of every
+  // training step (data::with_random_pairs); 0 turns it off
+  double random_pairs = 0.2;
 };
 
 class TrackingTask : public Task {

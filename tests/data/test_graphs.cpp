@@ -130,3 +130,37 @@ TEST_CASE("HEPT point pairs equal a brute-force restatement") {
   }
   CHECK_THROWS_AS(hept_point_pairs(p, std::vector<int64_t>(3), 1.0, 256), std::invalid_argument);
 }
+
+TEST_CASE("random pair augmentation: floor(f E / 2) draws, symmetric, no self pairs, the original pairs first") {
+  const int n = 200;
+  const engine::Tensor pairs = hept_point_pairs(random_points(n, 4), std::vector<int64_t>(n, 7), 0.3, 256);  // [2, E]
+  const int64_t e = pairs.size(1);
+  REQUIRE(e > 100);
+  engine::Generator gen_a(11), gen_b(11);
+  const engine::Tensor out = with_random_pairs(pairs, n, 0.2, &gen_a);
+  const int64_t draws = static_cast<int64_t>(0.2 * static_cast<double>(e) / 2);
+  const int64_t extra = out.size(1) - e;
+  CHECK(extra > 0);
+  CHECK(extra <= 2 * draws);
+  CHECK(extra % 2 == 0);
+  const auto v = out.to_vector<int64_t>();
+  const auto orig = pairs.to_vector<int64_t>();
+  for (int64_t k = 0; k < e; ++k) {  // the original pairs come first, unchanged
+    REQUIRE(v[static_cast<size_t>(k)] == orig[static_cast<size_t>(k)]);
+    REQUIRE(v[static_cast<size_t>(out.size(1) + k)] == orig[static_cast<size_t>(e + k)]);
+  }
+  EdgeSet added;
+  for (int64_t k = e; k < out.size(1); ++k) {
+    const int64_t i = v[static_cast<size_t>(k)], j = v[static_cast<size_t>(out.size(1) + k)];
+    CHECK(i != j);
+    CHECK((i >= 0 && i < n && j >= 0 && j < n));
+    added.emplace(i, j);
+  }
+  CHECK(static_cast<int64_t>(added.size()) == extra);  // deduplicated among themselves
+  for (auto [i, j] : added) CHECK(added.count({j, i}) == 1);
+  // the same generator state gives the same pairs; fraction 0 adds none
+  CHECK(with_random_pairs(pairs, n, 0.2, &gen_b).to_vector<int64_t>() == v);
+  CHECK(with_random_pairs(pairs, n, 0.0, &gen_b).size(1) == e);
+  CHECK_THROWS_AS(with_random_pairs(pairs, n, -0.1, &gen_b), std::invalid_argument);
+  CHECK_THROWS_AS(with_random_pairs(pairs.to(engine::DType::F32), n, 0.2, &gen_b), std::invalid_argument);
+}
