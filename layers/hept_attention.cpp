@@ -138,6 +138,8 @@ Tensor hept_bucket_attention(const Tensor& q, const Tensor& k, const Tensor& v, 
                Np, block_size);
   ENGINE_CHECK(raw_size >= 0 && raw_size <= Np, where, "raw_size {} must be in [0, {}]", raw_size, Np);
   const bool keep = engine::needs_grad({q, k, v, s});
+  ENGINE_CHECK(!(precise_backward && keep && q.device().is_cuda()), where,
+               "precise_backward is implemented by the CPU kernels only (the CUDA backward is the fast one)");
   auto op = std::make_shared<HEPTBucketAttentionOp>(raw_size, block_size, torch_ties, keep, precise_backward);
   return engine::apply_custom_op(op, {q, k, v, s, coords, alpha, codes})[0];
 }

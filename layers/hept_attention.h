@@ -49,7 +49,8 @@ struct HEPTOptions {
 // alpha [H, D + C, T]; codes [T, H, Np] int64 region codes; rows >= raw_size are masked (zero q^, k^, v; sort last).
 // torch_ties: on the CPU, order equal sort keys as PyTorch 1.13's CPU argsort (only used to reproduce the reference
 // bit-for-bit on duplicated points); otherwise ties keep index order (stable, identical on CPU and CUDA).
-// precise_backward: see HEPTOptions (float32 on the CPU only; ignored on CUDA and in float64).
+// precise_backward: see HEPTOptions (float32 on the CPU; float64 needs none; an error on CUDA when gradients are
+// tracked).
 // Returns [Np, H, D] = (sum_t num_t) / (sum_t den_t).
 Tensor hept_bucket_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& s,
                              const Tensor& coords, const Tensor& alpha, const Tensor& codes, int64_t raw_size,
