@@ -171,7 +171,8 @@ engine::Tensor with_random_pairs(const engine::Tensor& pairs, int64_t num_nodes,
   const auto draws = static_cast<int64_t>(std::floor(fraction * static_cast<double>(e) / 2));
   if (draws == 0 || num_nodes < 2) return pairs;
   // ends [2, draws]: row 0 the first, row 1 the second end of each random pair
-  const std::vector<int64_t> ends = engine::randint(0, num_nodes, {2, draws}, {engine::DType::I64}, gen).to_vector<int64_t>();
+  const std::vector<int64_t> ends =
+      engine::randint(0, num_nodes, {2, draws}, {engine::DType::I64}, gen).to_vector<int64_t>();
   std::vector<uint64_t> keys;
   keys.reserve(static_cast<size_t>(2 * draws));
   for (int64_t d = 0; d < draws; ++d) {

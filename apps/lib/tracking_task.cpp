@@ -18,8 +18,6 @@ TrackingTask::TrackingTask(const std::string& cache_dir, models::TrackingModel& 
     : dataset_(cache_dir), model_(model), device_(device), options_(std::move(options)) {
   if (options_.loss_pairs != "knn" && options_.loss_pairs != "radius")
     throw std::invalid_argument("loss pairs must be 'knn' or 'radius', not '" + options_.loss_pairs + "'");
-  if (!(options_.random_pairs >= 0))
-    throw std::invalid_argument("the random-pair fraction must be >= 0");
 }
 
 StepOutput TrackingTask::run(data::Split split, size_t index, bool with_metrics) {
