@@ -1,7 +1,8 @@
 // InfoNCE tracking loss (see tracking_loss.h). On the CPU one fused autograd node: the pairs are grouped by their
 // first and second index (counting sorts), every node's pairs are processed by one thread, and the per-pair
-// intermediates ([E, d] differences, [E] distances and logits) are never materialised; deterministic for a fixed
-// thread count. On other devices the same math as composed engine ops.
+// intermediates are [E] distances, similarities and exp(logits) in the embedding's dtype (the exps vectorised), never
+// [E, d] differences; sums are in double; deterministic for a fixed thread count.
+// On other devices the same math as composed engine ops.
 #include "models/tracking_loss.h"
 
 #include <cmath>
@@ -12,6 +13,7 @@
 
 #include "engine/engine.h"
 #include "engine/parallel.h"
+#include "layers/simd_math.h"
 
 namespace models {
 
@@ -83,37 +85,54 @@ class InfoNCEOp : public CustomOp {
     emb_ = in[0].contiguous();
     n_ = emb_.size(0), d_ = emb_.size(1), n_pairs_ = pairs_.size(1);
     by_src_ = group_pairs(pairs_.data<int64_t>(), n_pairs_, n_);
-    dist_buffer_ = empty({n_pairs_}, TensorOptions(DType::F64));
-    exp_logit_buffer_ = empty({n_pairs_}, TensorOptions(DType::F64));
-    double* dist = dist_buffer_.data<double>();
-    double* exp_logit = exp_logit_buffer_.data<double>();
+    dist_buffer_ = empty({n_pairs_}, emb_.options());
+    sim_buffer_ = empty({n_pairs_}, emb_.options());
+    exp_logit_buffer_ = empty({n_pairs_}, emb_.options());
     neg_sum_.assign(static_cast<size_t>(n_), 0.0);
     std::vector<double> node_loss(static_cast<size_t>(n_), 0.0);
     std::vector<int64_t> node_pos(static_cast<size_t>(n_), 0);
     const int64_t* dst = pairs_.data<int64_t>() + n_pairs_;
     const int64_t* src_order = by_src_.order();
     dispatch([&](auto* e) {
+      using T = std::remove_pointer_t<decltype(e)>;
+      T* dist = dist_buffer_.data<T>();
+      T* sim = sim_buffer_.data<T>();
+      T* exp_logit = exp_logit_buffer_.data<T>();
+      const T inv_sigma = T(1.0 / kSigmaScale), inv_tau = T(1.0 / tau_);
       parallel_for(0, n_, 64, [&](int64_t b, int64_t end) {
+        std::vector<T> d_local, s_local, el_local;  // [pairs of node i] scratch, so that the exps vectorise
         for (int64_t i = b; i < end; ++i) {
-          double s_neg = 0;  // sum over the negatives (i, .) of exp(logit)
-          for (int64_t p = by_src_.start[i]; p < by_src_.start[i + 1]; ++p) {
-            const int64_t k = src_order[p], j = dst[k];
-            double sq = 0;
+          const int64_t first = by_src_.start[i], m = by_src_.start[i + 1] - first;
+          d_local.resize(static_cast<size_t>(m)), s_local.resize(static_cast<size_t>(m)), el_local.resize(static_cast<size_t>(m));
+          for (int64_t t = 0; t < m; ++t) {
+            const int64_t j = dst[src_order[first + t]];
+            T sq = 0;
             for (int64_t f = 0; f < d_; ++f) {
-              const double diff = double(e[i * d_ + f]) - double(e[j * d_ + f]);
+              const T diff = e[i * d_ + f] - e[j * d_ + f];
               sq += diff * diff;
             }
-            dist[k] = std::sqrt(sq + 1e-24);  // never 0: equal rows get a zero gradient below
-            exp_logit[k] = std::exp((std::exp(-dist[k] / kSigmaScale) - 1.0) / tau_);
-            if (!positive(i, j)) s_neg += exp_logit[k];
+            d_local[t] = std::sqrt(sq + T(1e-24));  // never 0: equal rows get a zero gradient below
+          }
+          T* dl = d_local.data();
+          T* sl = s_local.data();
+          T* el = el_local.data();
+#pragma omp simd
+          for (int64_t t = 0; t < m; ++t) {
+            sl[t] = layers::simd_exp(-dl[t] * inv_sigma);
+            el[t] = layers::simd_exp((sl[t] - T(1)) * inv_tau);
+          }
+          double s_neg = 0;  // sum over the negatives (i, .) of exp(logit)
+          for (int64_t t = 0; t < m; ++t) {
+            const int64_t k = src_order[first + t];
+            dist[k] = dl[t], sim[k] = sl[t], exp_logit[k] = el[t];
+            if (!positive(i, dst[k])) s_neg += double(el[t]);
           }
           double loss = 0;
           int64_t count = 0;
-          for (int64_t p = by_src_.start[i]; p < by_src_.start[i + 1]; ++p) {
-            const int64_t k = src_order[p];
-            if (!positive(i, dst[k])) continue;
-            const double logit = (std::exp(-dist[k] / kSigmaScale) - 1.0) / tau_;  // log(exp_logit[k]), exactly
-            loss += std::log(exp_logit[k] + s_neg) - logit, ++count;
+          for (int64_t t = 0; t < m; ++t) {
+            if (!positive(i, dst[src_order[first + t]])) continue;
+            const double logit = double((sl[t] - T(1)) * inv_tau);  // log(exp_logit), up to the exp's rounding
+            loss += std::log(double(el[t]) + s_neg) - logit, ++count;
           }
           neg_sum_[i] = s_neg, node_loss[i] = loss, node_pos[i] = count;
         }
@@ -134,11 +153,12 @@ class InfoNCEOp : public CustomOp {
     // coef[k] = dL/d(distance_k) / distance_k, with d logit / d dist = -(s / tau) / 1.125
     const Tensor coef_buffer = empty({n_pairs_}, TensorOptions(DType::F64));
     double* coef = coef_buffer.data<double>();
-    const double* dist = dist_buffer_.data<double>();
-    const double* exp_logit = exp_logit_buffer_.data<double>();
     dispatch([&](auto* e) {
       using T = std::remove_pointer_t<decltype(e)>;
       T* ge = grad.data<T>();
+      const T* dist = dist_buffer_.data<T>();
+      const T* sim = sim_buffer_.data<T>();
+      const T* exp_logit = exp_logit_buffer_.data<T>();
       // acc += c (e_row - e_other), in double; each row's sum is written once per pass
       auto add_pair = [&](std::vector<double>& acc, int64_t row, int64_t other, double c) {
         for (int64_t f = 0; f < d_; ++f) acc[f] += c * (double(e[row * d_ + f]) - double(e[other * d_ + f]));
@@ -159,8 +179,7 @@ class InfoNCEOp : public CustomOp {
             const int64_t k = src_order[p], j = dst[k];
             const double el = exp_logit[k];
             const double dlogit = g * (positive(i, j) ? el / (el + neg_sum_[i]) - 1.0 : inv_denoms * el);
-            const double sim_over_tau = std::exp(-dist[k] / kSigmaScale) / tau_;
-            coef[k] = dlogit * sim_over_tau * (-1.0 / kSigmaScale) / dist[k];
+            coef[k] = dlogit * (double(sim[k]) / tau_) * (-1.0 / kSigmaScale) / double(dist[k]);
             add_pair(acc, i, j, coef[k]);
           }
           store_row(acc, i);
@@ -200,7 +219,7 @@ class InfoNCEOp : public CustomOp {
   int64_t n_ = 0, d_ = 0, n_pairs_ = 0;
   std::vector<double> anchor_weight_;     // [N] weight of each positive pair anchored at the node
   PairGroups by_src_;
-  Tensor dist_buffer_, exp_logit_buffer_;  // [E] float64 per pair, saved for the backward
+  Tensor dist_buffer_, sim_buffer_, exp_logit_buffer_;  // [E] per pair in emb's dtype, saved for the backward
   std::vector<double> neg_sum_;           // [N] S_i = sum over the negatives (i, .) of exp(logit)
 };
 
