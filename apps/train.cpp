@@ -25,12 +25,16 @@
 #include "data/pileup_metrics.h"
 #include "data/track_building.h"
 #include "engine/engine.h"
+#include "models/common.h"
 #include "models/pileup_model.h"
 #include "models/registry.h"
 
 namespace {
 
 using Json = nlohmann::json;
+
+// training samples that "input_standardization": "from_training_data" takes its statistics from
+constexpr size_t kStandardizationSamples = 32;
 
 struct Cli {
   std::string model_name, size, config_path, device_name = "cpu", task = "tracking";
@@ -93,8 +97,14 @@ int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
   c.data.radius_pairs = c.tracking.loss_pairs == "radius";
   const std::string cache = app::resolve_tracking_dataset(c.data);
   finish_options(c, c.model_name);
+  Json config = overrides;
+  if (models::build_tracking_model(c.model_name, config)->config().value(models::kInputStandardization, Json()) ==
+      models::kStandardizeFromData) {
+    config[models::kInputStandardization] = app::input_statistics(data::Dataset(cache), kStandardizationSamples);
+    fmt::print(stderr, "input standardisation from the first {} training samples\n", kStandardizationSamples);
+  }
   engine::manual_seed(c.opt.seed);  // model initialisation
-  auto model = models::build_tracking_model(c.model_name, overrides);
+  auto model = models::build_tracking_model(c.model_name, config);
   model->to(device);
   c.opt.config_json = model->config().dump();
   const Json run = {{"task", "tracking"}, {"model", c.model_name}, {"config", model->config()}, {"data", cache},
@@ -141,6 +151,9 @@ int run_pileup(Cli& c, const Json& overrides, engine::Device device) {
   c.opt.scheduler = "plateau";
   engine::manual_seed(c.opt.seed);
   models::PileupModel model(c.model_name, data::pileup::kFeatures, overrides);
+  if (model.config().value(models::kInputStandardization, Json()) == models::kStandardizeFromData)
+    throw std::runtime_error(fmt::format("\"{}\": \"{}\" is for tracking; pile-up training does not compute it",
+                                         models::kInputStandardization, models::kStandardizeFromData));
   model.to(device);
   const std::string ckpt_name = "pileup-" + c.model_name;
   c.opt.config_json = model.config().dump();
@@ -238,6 +251,11 @@ int main(int argc, char** argv) {
           c.tracking.random_pairs = run.is_object() ? run.value("random_pairs", 0.0) : 0.0;
       }
       overrides = Json::parse(info.config_json);
+      // the encoder as it was trained: a run from before the key, or one whose statistics were never filled in, used
+      // the raw features (null keeps a size preset's "from_training_data" from applying to it)
+      const Json& standardization = overrides.value(models::kInputStandardization, Json());
+      if (standardization.is_null() || standardization == models::kStandardizeFromData)
+        overrides[models::kInputStandardization] = nullptr;
       overrides.erase("x_dim"), overrides.erase("coords_dim");
     }
     if (c.model_name.empty()) throw std::runtime_error("--model is required (see --list-models)");

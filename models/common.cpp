@@ -1,18 +1,59 @@
 // Feature encoder, residual MLP head and row padding shared by the catalog models.
 #include "models/common.h"
 
+#include <fmt/format.h>
+
+#include <cmath>
+#include <stdexcept>
+
 #include "engine/engine.h"
 
 namespace models {
 
 using namespace engine;
 
-FeatureEncoder::FeatureEncoder(int64_t in_dim, int64_t h_dim) {
-  lin1_ = register_module("0", std::make_shared<nn::Linear>(in_dim, h_dim));
-  lin2_ = register_module("2", std::make_shared<nn::Linear>(h_dim, h_dim));
+namespace {
+
+// The per-feature values of standardization[key]: in_dim finite numbers (positive for "std").
+std::vector<float> standardization_values(const nlohmann::json& standardization, const std::string& key, int64_t in_dim) {
+  const std::string where = fmt::format("config key '{}'", kInputStandardization);
+  if (!standardization.contains(key) || !standardization[key].is_array() ||
+      standardization[key].size() != static_cast<size_t>(in_dim))
+    throw std::invalid_argument(fmt::format("{}: '{}' must be an array of {} numbers (one per input feature)", where,
+                                            key, in_dim));
+  std::vector<float> values;
+  for (const auto& v : standardization[key]) {
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || (key == "std" && v.get<double>() <= 0))
+      throw std::invalid_argument(fmt::format("{}: bad '{}' value {}", where, key, v.dump()));
+    values.push_back(v.get<float>());
+  }
+  return values;
 }
 
-Tensor FeatureEncoder::forward(const Tensor& x) { return lin2_->forward(relu(lin1_->forward(x))); }
+}  // namespace
+
+FeatureEncoder::FeatureEncoder(const nlohmann::json& model_config, int64_t in_dim, int64_t h_dim) {
+  lin1_ = register_module("0", std::make_shared<nn::Linear>(in_dim, h_dim));
+  lin2_ = register_module("2", std::make_shared<nn::Linear>(h_dim, h_dim));
+  const nlohmann::json standardization = model_config.value(kInputStandardization, nlohmann::json());
+  if (standardization.is_null()) return;
+  std::vector<float> mean(static_cast<size_t>(in_dim), 0.0f), inv_std(static_cast<size_t>(in_dim), 1.0f);
+  if (standardization.is_object()) {
+    mean = standardization_values(standardization, "mean", in_dim);
+    inv_std = standardization_values(standardization, "std", in_dim);
+    for (float& s : inv_std) s = 1.0f / s;
+  } else if (standardization != kStandardizeFromData) {
+    throw std::invalid_argument(fmt::format("config key '{}' must be null, \"{}\" or {{\"mean\": [...], \"std\": [...]}}, not {}",
+                                            kInputStandardization, kStandardizeFromData, standardization.dump()));
+  }
+  input_mean_ = register_buffer("input_mean", from_vector(mean, {in_dim}), false);
+  input_inv_std_ = register_buffer("input_inv_std", from_vector(inv_std, {in_dim}), false);
+}
+
+Tensor FeatureEncoder::forward(const Tensor& x) {
+  const Tensor in = input_mean_.defined() ? (x - input_mean_) * input_inv_std_ : x;  // [N, in]
+  return lin2_->forward(relu(lin1_->forward(in)));
+}
 
 ResidualMLPHead::ResidualMLPHead(int64_t channels, int num_layers, nn::ActivationKind act, double dropout) {
   std::vector<int64_t> widths{channels};

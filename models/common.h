@@ -2,6 +2,7 @@
 // padding of the hit dimension, and the dropout-free PyG-style MLP.
 #pragma once
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "engine/nn/layers.h"
 #include "engine/nn/module.h"
@@ -11,14 +12,23 @@ namespace models {
 
 using engine::Tensor;
 
-// Linear(in, h) -> ReLU -> Linear(h, h): [N, in] -> [N, h].
+// The config key every catalog model reads for its feature encoder: null (the reference: raw features), an object
+// {"mean": [in], "std": [in]} (fixed per-feature standardisation (x - mean) / std before the first layer, not trained),
+// or kStandardizeFromData, which apps/train replaces by the statistics of the training split before it builds the
+// model (until then, the identity).
+inline constexpr const char* kInputStandardization = "input_standardization";
+inline constexpr const char* kStandardizeFromData = "from_training_data";
+
+// [optional fixed standardisation] -> Linear(in, h) -> ReLU -> Linear(h, h): [N, in] -> [N, h]. `model_config` is the
+// model's config, read for kInputStandardization.
 class FeatureEncoder : public engine::nn::UnaryModule {
  public:
-  FeatureEncoder(int64_t in_dim, int64_t h_dim);
+  FeatureEncoder(const nlohmann::json& model_config, int64_t in_dim, int64_t h_dim);
   Tensor forward(const Tensor& x) override;
 
  private:
   std::shared_ptr<engine::nn::Linear> lin1_, lin2_;
+  Tensor input_mean_, input_inv_std_;  // [in] non-persistent buffers; undefined without standardisation
 };
 
 // The "residual MLP head": out = e + Dropout(p)(MLP(e)), where MLP is PyG's MLP(c -> 256 -> ... -> c) with

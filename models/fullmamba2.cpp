@@ -69,7 +69,7 @@ class FullMamba2 : public TrackingModel {
     o.headdim = config_get<int64_t>(c, "headdim", 16);
     o.chunk = config_get<int64_t>(c, "chunk", 64);
     out_ = h / 2;
-    encoder_ = register_module("feature_encoder", std::make_shared<FeatureEncoder>(15, h));
+    encoder_ = register_module("feature_encoder", std::make_shared<FeatureEncoder>(c, 15, h));
     register_module("W", std::make_shared<nn::Linear>(out_ * (mlp_layers + 1), out_, false));  // unused
     W0_ = register_module("W0", std::make_shared<nn::Linear>(h, out_, false));
     head_ = register_module("mlp_out",

@@ -98,7 +98,7 @@ class GatedDeltaModel : public TrackingModel {
     o.chunk = config_get<int64_t>(c, "chunk", 64);
     ENGINE_CHECK(h % 2 == 0 && h > 0, "gated-delta model", "h_dim must be positive and even, got {}", h);
     out_ = h / 2;
-    encoder_ = register_module("feature_encoder", std::make_shared<FeatureEncoder>(15, h));
+    encoder_ = register_module("feature_encoder", std::make_shared<FeatureEncoder>(c, 15, h));
     auto W = register_module("W", std::make_shared<nn::Linear>(out_ * (mlp_layers + 1), h, false));  // unused
     W0_ = register_module("W0", std::make_shared<nn::Linear>(h, out_, false));
     head_ = register_module("mlp_out",

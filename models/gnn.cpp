@@ -50,7 +50,7 @@ class GNNStack : public TrackingModel {
     const double drop = config_get<double>(c, "drop_out", 0.1);
     ENGINE_CHECK(h_ > 0 && n_layers > 0 && k > 0 && knn_dim > 0 && out_dim_ > 0, conv_name,
                  "h_dim, n_layers, k, knn_dim and out_dim must be positive");
-    encoder_ = register_module("feat_encoder", std::make_shared<FeatureEncoder>(x_dim, h_));
+    encoder_ = register_module("feat_encoder", std::make_shared<FeatureEncoder>(c, x_dim, h_));
     convs_ = register_module("convs", std::make_shared<nn::ModuleList>());
     norm1s_ = register_module("norm1s", std::make_shared<nn::ModuleList>());
     norm2s_ = register_module("norm2s", std::make_shared<nn::ModuleList>());

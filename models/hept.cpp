@@ -39,7 +39,7 @@ namespace {
 class HEPTModel : public TransformerSkeleton {
  public:
   explicit HEPTModel(const Config& c)
-      : TransformerSkeleton("hept", config_get<int64_t>(c, "in_dim", 15), config_get<int64_t>(c, "h_dim", 32),
+      : TransformerSkeleton(c, "hept", config_get<int64_t>(c, "in_dim", 15), config_get<int64_t>(c, "h_dim", 32),
                             config_get<int64_t>(c, "n_layers", 4) + 1, config_get<double>(c, "dropout", 0.1)) {
     const int64_t n_layers = config_get<int64_t>(c, "n_layers", 4);
     const std::string version = config_get<std::string>(c, "version", "src");
@@ -167,11 +167,11 @@ Tensor PygTanhMLP::forward(const Tensor& x) {
   return h;
 }
 
-TransformerSkeleton::TransformerSkeleton(const std::string& name, int64_t in_dim, int64_t h, int64_t n_states,
+TransformerSkeleton::TransformerSkeleton(const Config& c, const std::string& name, int64_t in_dim, int64_t h, int64_t n_states,
                                          double dropout)
     : model_name_(name), in_dim_(in_dim), h_(h) {
   if (h_ < 2 || n_states < 1) throw std::invalid_argument(name + ": h_dim must be >= 2 and n_layers >= 1");
-  encoder_ = register_module("feat_encoder", std::make_shared<FeatureEncoder>(in_dim, h_));
+  encoder_ = register_module("feat_encoder", std::make_shared<FeatureEncoder>(c, in_dim, h_));
   attns_ = register_module("attns", std::make_shared<nn::ModuleList>());
   dropout_ = register_module("dropout", std::make_shared<nn::Dropout>(dropout));
   W_ = register_module("W", std::make_shared<nn::Linear>(h_ * n_states, h_ / 2, false));

@@ -33,8 +33,8 @@ class TransformerSkeleton : public TrackingModel {
   int64_t out_dim() const override { return h_ / 2; }
 
  protected:
-  // name: for error messages; n_states: how many [*, h] states head() concatenates.
-  TransformerSkeleton(const std::string& name, int64_t in_dim, int64_t h, int64_t n_states, double dropout);
+  // c: the model config (read by the feature encoder); name: for error messages; n_states: how many [*, h] states head() concatenates.
+  TransformerSkeleton(const Config& c, const std::string& name, int64_t in_dim, int64_t h, int64_t n_states, double dropout);
   Tensor encode(const Tensor& x) { return encoder_->forward(x); }
   Tensor head(const std::vector<Tensor>& states);
 

@@ -33,7 +33,7 @@ class HMamba : public TrackingModel {
     const int64_t n_layers = config_get<int64_t>(c, "n_layers", 6);
     const double drop_out = config_get<double>(c, "drop_out", 0.1);
     encoder_ = register_module("feat_encoder",
-                               std::make_shared<FeatureEncoder>(config_get<int64_t>(c, "x_dim", 15), h_));
+                               std::make_shared<FeatureEncoder>(c, config_get<int64_t>(c, "x_dim", 15), h_));
     dropout_ = register_module("dropout", std::make_shared<nn::Dropout>(drop_out));
     const int64_t coords_dim = config_get<int64_t>(c, "coords_dim", 6);
     if (kind_ == Ordering::LSHEmbedding) {

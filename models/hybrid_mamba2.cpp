@@ -81,7 +81,7 @@ class HybridMamba2 : public TrackingModel {
     const double drop_out = config_get<double>(c, "drop_out", 0.1);
     out_ = h_ / 2;
     hybrid_ = hybrid_layers(hybrid, n_layers);
-    encoder_ = register_module("feature_encoder", std::make_shared<FeatureEncoder>(x_dim_, h_));
+    encoder_ = register_module("feature_encoder", std::make_shared<FeatureEncoder>(c, x_dim_, h_));
     layers_ = register_module("layers", std::make_shared<nn::ModuleList>());
     for (int64_t i = 0; i < n_layers; ++i) layers_->push_back(std::make_shared<MixerBlock>(kind, h_, c));
     layers::HEPTOptions attn;

@@ -134,7 +134,7 @@ class PEMamba2 : public TrackingModel {
     o.chunk = config_get<int64_t>(c, "chunk", 64);
     out_ = h / 2;
     // Registration order and names as in the reference.
-    encoder_ = register_module("feature_encoder", std::make_shared<FeatureEncoder>(in_dim_, h));
+    encoder_ = register_module("feature_encoder", std::make_shared<FeatureEncoder>(c, in_dim_, h));
     W_ = register_module("W", std::make_shared<nn::Linear>(h * (4 * n_layers + 1), out_, false));
     register_module("W0", std::make_shared<nn::Linear>(h, h, false));  // unused
     head_ = register_module("mlp_out",

@@ -2,6 +2,7 @@
 #include "models/pileup_model.h"
 
 #include "engine/engine.h"
+#include "models/common.h"
 #include "models/registry.h"
 
 namespace models {
@@ -18,6 +19,9 @@ PileupModel::PileupModel(const std::string& name, int64_t in_features, const Con
   if (!size.empty() && has_size_preset(name, "pileup-" + size)) c["size"] = "pileup-" + size;
   c[default_config(name).contains("in_dim") ? "in_dim" : "x_dim"] = in_features - 1 + kClassDim;
   c["coords_dim"] = 4;
+  // the tracking presets' input standardisation is computed from tracking data; pile-up uses raw features unless the
+  // config gives fixed statistics (null here removes the preset's value)
+  if (!c.contains(kInputStandardization)) c[kInputStandardization] = nullptr;
   class_embedding_ = register_module("pid_embedding", std::make_shared<nn::Embedding>(kClasses, kClassDim));
   backbone_ = register_module("backbone", build_tracking_model(name, c));
   out_proj_ = register_module("out_proj", std::make_shared<nn::Linear>(backbone_->out_dim(), 1));

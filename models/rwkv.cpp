@@ -31,7 +31,7 @@ class RWKV : public TrackingModel {
     const int64_t head = config_get<int64_t>(c, "head_size_a", 16);
     const int64_t ffn = config_get<int64_t>(c, "dim_ffn", 448);
     ENGINE_CHECK(h_ % 32 == 0, "rwkv", "h_dim {} must be a multiple of 32 (as the reference asserts)", h_);
-    encoder_ = register_module("feat_encoder", std::make_shared<FeatureEncoder>(config_get<int64_t>(c, "x_dim", 15), h_));
+    encoder_ = register_module("feat_encoder", std::make_shared<FeatureEncoder>(c, config_get<int64_t>(c, "x_dim", 15), h_));
     blocks_ = register_module("blocks", std::make_shared<nn::ModuleList>());
     for (int64_t i = 0; i < n_layers; ++i)
       blocks_->push_back(std::make_shared<layers::RWKVBlock>(h_, head, ffn, i, n_layers, version));

@@ -38,7 +38,7 @@ class ConcatTransformer : public TransformerSkeleton {
  public:
   // n_states_per_layer: states each layer adds to the concat (after e0).
   ConcatTransformer(const Config& c, const std::string& name, int64_t h_default, int64_t n_states_per_layer)
-      : TransformerSkeleton(name, config_get<int64_t>(c, "in_dim", 15), config_get<int64_t>(c, "h_dim", h_default),
+      : TransformerSkeleton(c, name, config_get<int64_t>(c, "in_dim", 15), config_get<int64_t>(c, "h_dim", h_default),
                             config_get<int64_t>(c, "n_layers", 2) * n_states_per_layer + 1,
                             config_get<double>(c, "dropout", 0.1)) {
     n_layers_ = config_get<int64_t>(c, "n_layers", 2);

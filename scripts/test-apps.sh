@@ -26,11 +26,16 @@ export HEP_CACHE="$T/cache"
 "$BUILD/apps/train" --model hmambav2 --size S --data "$T/events" --sectors 10 --epochs 1 --max-steps 2 --lr 1e-3 \
   --loss-pairs knn --out "$T/run" --threads 2 > "$T/train.txt" 2>&1 || { bad "train"; cat "$T/train.txt"; }
 [[ -f "$T/run/best.safetensors" && -f "$T/run/metrics.jsonl" && -f "$T/run/final.json" ]] && ok "train outputs" || bad "train outputs"
+# the S preset's input standardisation: statistics of the training split, stored in the run's config
+grep -q "input standardisation from" "$T/train.txt" && grep -A1 '"input_standardization": {' "$T/run/run.json" | grep -q '"mean": \[' \
+  && ok "input standardisation from the training data" || bad "input standardisation"
 # two resumed epochs: the second one follows a schedule step, which must keep the run's own rate (1e-3, not the
 # reference's default for hmambav2)
 "$BUILD/apps/train" --out "$T/run" --resume --epochs 3 --max-steps 2 --data "$T/events" --threads 2 > "$T/resume.txt" 2>&1 \
   && [[ $(wc -l < "$T/run/metrics.jsonl") -eq 3 ]] && tail -1 "$T/run/metrics.jsonl" | grep -q '"lr":0.001' \
   && ok "resume continues at epoch 2 and at the run's rate" || { bad "resume"; tail -5 "$T/resume.txt"; }
+! grep -q "input standardisation from" "$T/resume.txt" && ok "resume keeps the run's input statistics" \
+  || bad "resume recomputed the input statistics"
 "$BUILD/apps/train" --out "$T/run" --resume --epochs 4 --max-steps 2 --lr 5e-4 --data "$T/events" --threads 2 > "$T/resume2.txt" 2>&1 \
   && grep -q "resuming at lr 0.0005" "$T/resume2.txt" && tail -1 "$T/run/metrics.jsonl" | grep -q '"lr":0.0005' \
   && ok "resume --lr continues at the new rate" || { bad "resume --lr"; tail -5 "$T/resume2.txt"; }

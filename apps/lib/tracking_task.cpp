@@ -1,6 +1,8 @@
 // Tracking task (see tracking_task.h).
 #include "apps/lib/tracking_task.h"
 
+#include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 #include "data/graphs.h"
@@ -11,6 +13,30 @@ namespace app {
 
 models::ModelInput model_input(const data::Sample& s, engine::Device device) {
   return {s.x.to(device), s.coords.to(device), s.knn_edges.to(device)};
+}
+
+nlohmann::json input_statistics(const data::Dataset& dataset, size_t max_samples) {
+  const size_t n_samples = std::min(max_samples, dataset.size(data::Split::Train));
+  if (n_samples == 0) throw std::invalid_argument("input standardisation: the training split is empty");
+  std::vector<double> sum, sum_sq;
+  double count = 0;
+  for (size_t i = 0; i < n_samples; ++i) {
+    const engine::Tensor x = dataset.load(data::Split::Train, i).x.to(engine::DType::F64).contiguous();  // [N, F]
+    const int64_t n = x.size(0), f = x.size(1);
+    sum.resize(static_cast<size_t>(f), 0.0), sum_sq.resize(static_cast<size_t>(f), 0.0);
+    const double* v = x.data<double>();
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < f; ++c) sum[c] += v[r * f + c], sum_sq[c] += v[r * f + c] * v[r * f + c];
+    count += static_cast<double>(n);
+  }
+  if (count == 0) throw std::invalid_argument("input standardisation: the training samples have no hits");
+  std::vector<double> mean(sum.size()), stddev(sum.size());
+  for (size_t c = 0; c < sum.size(); ++c) {
+    mean[c] = sum[c] / count;
+    const double var = std::max(0.0, sum_sq[c] / count - mean[c] * mean[c]);
+    stddev[c] = var > 1e-12 * std::max(1.0, mean[c] * mean[c]) ? std::sqrt(var) : 1.0;
+  }
+  return {{"mean", mean}, {"std", stddev}};
 }
 
 TrackingTask::TrackingTask(const std::string& cache_dir, models::TrackingModel& model, engine::Device device,

@@ -1,6 +1,7 @@
 // The tracking task for the shared trainer: samples from a processed cache, a catalog model's embeddings, the
 // InfoNCE loss over candidate pairs and HEPT's accuracy / precision / recall at k (models/tracking_*.h).
 #pragma once
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "apps/lib/trainer.h"
@@ -36,6 +37,11 @@ class TrackingTask : public Task {
   engine::Device device_;
   TrackingTaskOptions options_;
 };
+
+// Per-feature mean and standard deviation of the input features x over all hits of the first `max_samples` training
+// samples (all of them when fewer), as the models' "input_standardization" config value {"mean": [..], "std": [..]};
+// a feature that is constant there gets std 1. Throws when the training split is empty.
+nlohmann::json input_statistics(const data::Dataset& dataset, size_t max_samples);
 
 // The model input of a sample, on `device`.
 models::ModelInput model_input(const data::Sample& sample, engine::Device device);

@@ -45,3 +45,47 @@ TEST_CASE("registry: errors and overrides") {
   CHECK(models::build_tracking_model("hmambav2", {{"size", "S"}})->num_parameters() == 327464);
   CHECK_THROWS_WITH(models::build_tracking_model("hept", {{"size", "XL"}}), doctest::Contains("unknown size"));
 }
+
+TEST_CASE("registry: fixed input standardisation of the feature encoder") {
+  Generator g(9);
+  const int64_t n = 230, f = 15;
+  const Tensor x = mul(randn({n, f}, {}, &g), 5.0) + 2.0;  // [N, 15]
+  const Tensor coords = concat({uniform({n, 1}, -4, 4, {}, &g), uniform({n, 1}, -3.14, 3.14, {}, &g),
+                                uniform({n, 4}, -1, 1, {}, &g)}, 1);
+  std::vector<double> mean(f), stddev(f);
+  for (int64_t c = 0; c < f; ++c) mean[c] = 0.5 * static_cast<double>(c) - 3.0, stddev[c] = 0.25 + 0.1 * static_cast<double>(c);
+  const Tensor mean_t = from_vector(std::vector<float>(mean.begin(), mean.end()), {f});
+  const Tensor std_t = from_vector(std::vector<float>(stddev.begin(), stddev.end()), {f});
+  for (const std::string name : {"hmambav2", "hept", "dgcnn"}) {
+    CAPTURE(name);
+    manual_seed(3);
+    auto plain = models::build_tracking_model(name, {{"size", name == "dgcnn" ? "ref" : "S"}});
+    manual_seed(3);
+    auto standardized = models::build_tracking_model(
+        name, {{"size", name == "dgcnn" ? "ref" : "S"}, {"input_standardization", {{"mean", mean}, {"std", stddev}}}});
+    CHECK(standardized->num_parameters() == plain->num_parameters());  // fixed, not trained
+    CHECK(standardized->state_dict().size() == plain->state_dict().size());  // and not saved in checkpoints
+    plain->eval(), standardized->eval();
+    NoGradGuard no_grad;
+    const Tensor expected = plain->forward({div(x - mean_t, std_t), coords, Tensor()});
+    const Tensor got = standardized->forward({x, coords, Tensor()});
+    CHECK(amax(abs(got - expected)).item() <= 1e-4 * std::max(1.0, amax(abs(expected)).item()));
+  }
+  // "from_training_data" (filled in by apps/train) builds as the identity until then
+  manual_seed(3);
+  auto pending = models::build_tracking_model("hmambav2", {{"size", "S"}, {"input_standardization", "from_training_data"}});
+  manual_seed(3);
+  auto plain = models::build_tracking_model("hmambav2", {{"size", "S"}});
+  pending->eval(), plain->eval();
+  NoGradGuard no_grad;
+  CHECK(amax(abs(pending->forward({x, coords, Tensor()}) - plain->forward({x, coords, Tensor()}))).item() == 0.0);
+  // bad values are errors that name the key
+  stddev[4] = 0.0;
+  CHECK_THROWS_WITH(models::build_tracking_model("hept", {{"input_standardization", {{"mean", mean}, {"std", stddev}}}}),
+                    doctest::Contains("bad 'std' value"));
+  mean.pop_back();
+  CHECK_THROWS_WITH(models::build_tracking_model("hept", {{"input_standardization", {{"mean", mean}, {"std", stddev}}}}),
+                    doctest::Contains("'mean' must be an array of 15 numbers"));
+  CHECK_THROWS_WITH(models::build_tracking_model("hept", {{"input_standardization", "yes"}}),
+                    doctest::Contains("input_standardization"));
+}
