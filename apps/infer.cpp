@@ -8,7 +8,9 @@
 // with --plot, DIR/eta_phi.svg (particles coloured by the probability). --event may also be a pile-up dataset folder
 // (simulate --pileup): then every event of it is classified and DIR/metrics.json holds the comparison over them all.
 // Tracking:
-// PREFIX is a TrackML event prefix (DIR/event000001000; .csv or .csv.gz files) or a processed sample file. Writes
+// PREFIX is a TrackML event prefix (DIR/event000001000; .csv or .csv.gz files) or a processed sample file. The event
+// is embedded in the phi sectors the model was trained on (--sectors; HEPT's extended wedges, which overlap), each
+// sector clustered on its own, and every hit takes its track candidate from the sector nearest to it. Writes
 // DIR/submission.csv (hit_id,track_id of the pixel hits the model sees), DIR/metrics.json and, with truth, prints
 // accuracy@k, recall, the TrackML score, double-majority and LHC-style efficiencies and the fake rate. Every error
 // is one line on stderr and a non-zero exit; outputs are written atomically.
@@ -19,8 +21,11 @@
 #include <cmath>
 #include <exception>
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "apps/lib/pileup_task.h"
 #include "apps/lib/tracking_task.h"
@@ -74,32 +79,79 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// The event's sample (whole event, one sector) and its truth, read from a TrackML prefix or a processed file.
+// The event's samples (the whole event, or n_sectors extended phi sectors as in training) and its truth, read from
+// a TrackML prefix, or one processed sample file.
 struct LoadedEvent {
-  data::Sample sample;
+  std::vector<data::Sample> samples;
   data::Truth truth;  // empty without a truth file (or for a processed sample)
 };
 
-LoadedEvent load_event(const std::string& path, const std::string& detector_path, bool knn_graph) {
+LoadedEvent load_event(const std::string& path, const std::string& detector_path, bool knn_graph, int n_sectors) {
   LoadedEvent ev;
   if (ends_with(path, ".safetensors")) {
-    ev.sample = data::load_sample(path);
+    ev.samples.push_back(data::load_sample(path));
     return ev;
   }
   const data::Event event = data::read_event(path);
   const data::Detector loaded = detector_path.empty() ? data::Detector{} : data::read_detectors(detector_path);
   const data::Detector& det = detector_path.empty() ? data::builtin_detector() : loaded;
   data::FeatureOptions fo;
-  fo.n_sectors = 1;
+  fo.n_sectors = n_sectors;
   fo.graphs = knn_graph;
-  std::vector<data::Sample> samples = data::build_samples(event, det, fo);
-  ev.sample = std::move(samples.at(0));
+  ev.samples = data::build_samples(event, det, fo);
   ev.truth = event.truth;
   return ev;
 }
 
+// The sector whose centre (phi = -2 pi s / n, data/features.cpp) is nearest to phi: every hit's home sector, which
+// always holds it (the extended wedges overlap).
+int64_t home_sector(double phi, int64_t n_sectors) {
+  const auto s = static_cast<int64_t>(std::llround(-phi * static_cast<double>(n_sectors) / (2 * M_PI)));
+  return ((s % n_sectors) + n_sectors) % n_sectors;
+}
+
+// Per hit of the event (each once, in the order of the samples): its embedding, track candidate and truth, taken from
+// its home sector's sample.
+struct MergedHits {
+  std::vector<int64_t> hit_id, track_id, particle_id;
+  std::vector<float> pt, coords;  // coords [n, 6] flat
+  std::vector<float> emb;         // [n, d] flat
+};
+
+MergedHits merge_sectors(const std::vector<data::Sample>& samples, const std::vector<engine::Tensor>& embs,
+                         const std::vector<std::vector<int64_t>>& local_ids) {
+  const auto n_sectors = static_cast<int64_t>(samples.size());
+  MergedHits m;
+  std::unordered_map<int64_t, char> taken;
+  int64_t offset = 0;
+  // pass 0: each hit from its home sector; pass 1: any hit still missing, from the first sample that holds it
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t s = 0; s < samples.size(); ++s) {
+      const data::Sample& smp = samples[s];
+      const auto ids = smp.hit_id.to_vector<int64_t>();
+      const auto pid = smp.particle_id.to_vector<int64_t>();
+      const auto pt = smp.pt.to_vector<float>();
+      const auto c = smp.coords.to_vector<float>();
+      const int64_t d = embs[s].size(1);
+      const float* e = embs[s].data<float>();
+      int64_t max_id = 0;
+      for (size_t i = 0; i < ids.size(); ++i) {
+        max_id = std::max(max_id, local_ids[s][i]);
+        const bool home = n_sectors == 1 || home_sector(c[i * 6 + 1], n_sectors) == smp.sector;
+        if ((pass == 0 && !home) || taken.count(ids[i])) continue;
+        taken[ids[i]] = 1;
+        m.hit_id.push_back(ids[i]), m.track_id.push_back(offset + local_ids[s][i]), m.particle_id.push_back(pid[i]);
+        m.pt.push_back(pt[i]);
+        m.coords.insert(m.coords.end(), c.begin() + static_cast<int64_t>(i) * 6, c.begin() + static_cast<int64_t>(i + 1) * 6);
+        m.emb.insert(m.emb.end(), e + static_cast<int64_t>(i) * d, e + static_cast<int64_t>(i + 1) * d);
+      }
+      offset += max_id + 1;
+    }
+  }
+  return m;
+}
+
 void check_sample(const data::Sample& s, const std::string& path) {
-  if (s.num_hits() == 0) throw std::runtime_error(fmt::format("{}: the event has no pixel hits", path));
   const auto x = s.x.to_vector<float>(), c = s.coords.to_vector<float>();
   const auto ids = s.hit_id.to_vector<int64_t>();
   const int64_t fx = s.x.size(1), fc = s.coords.size(1);
@@ -135,6 +187,29 @@ data::Truth truth_subset(const data::Truth& truth, const std::vector<int64_t>& h
     t.weight.push_back(truth.weight[r]);
   }
   return t;
+}
+
+// The phi sectors of the model's training data (train records them in the checkpoint's run info); 1 (whole events)
+// for checkpoints from before that or from other programs.
+int trained_sectors(const engine::io::CheckpointInfo& info) {
+  if (!info.extra.count("run")) return 1;
+  const nlohmann::json run = nlohmann::json::parse(info.extra.at("run"), nullptr, false);
+  return run.is_object() ? std::max(1, run.value("sectors", 1)) : 1;
+}
+
+// HEPT's accuracy / precision / recall of each non-empty sample's embedding, averaged over the samples.
+nlohmann::json sample_mean_metrics(const std::vector<data::Sample>& samples, const std::vector<engine::Tensor>& embs) {
+  std::map<std::string, double> sums;
+  std::map<std::string, int> counts;
+  for (size_t s = 0; s < samples.size(); ++s) {
+    if (samples[s].num_hits() == 0) continue;
+    for (const auto& [k, v] : models::tracking_metrics(embs[s], samples[s].particle_id, samples[s].pt,
+                                                       samples[s].reconstructable).as_map())
+      if (std::isfinite(v)) sums[k] += v, counts[k]++;
+  }
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [k, v] : sums) out[k] = v / counts[k];
+  return out;
 }
 
 std::string default_out_dir(const std::string& checkpoint, const std::string& event_path) {
@@ -223,7 +298,7 @@ int main(int argc, char** argv) {
   CLI::App cli{"Embed the hits of one event with a trained model and build track candidates"};
   std::string checkpoint, event_path, out_dir, device_name = "cpu", detector_path, expect_model;
   double eps = 0;
-  int min_samples = 0, threads = 0;
+  int min_samples = 0, threads = 0, sectors = 0;
   bool plot = false, save_embeddings = false;
   cli.add_option("--checkpoint", checkpoint, "a checkpoint written by train (best.safetensors)")->required();
   cli.add_option("--event", event_path, "TrackML event prefix (DIR/eventNNNNNNNNN) or processed .safetensors")->required();
@@ -234,6 +309,10 @@ int main(int argc, char** argv) {
   cli.add_option("--threads", threads, "CPU threads (default: all cores)");
   cli.add_option("--eps", eps, "DBSCAN radius in embedding space (default: tuned by train, in final.json)");
   cli.add_option("--min-samples", min_samples, "DBSCAN min_samples (default: tuned by train)");
+  cli.add_option("--sectors", sectors,
+                 "phi sectors to embed the event in, as HEPT's tracking-6k samples (default: those the model was "
+                 "trained on, recorded by train; 1: the whole event at once)")
+      ->check(CLI::Range(1, 64));
   cli.add_flag("--plot", plot, "write event.svg (x-y and r-z views, hits coloured by track candidate)");
   cli.add_flag("--save-embeddings", save_embeddings, "write embeddings.safetensors");
   std::string task;
@@ -266,14 +345,22 @@ int main(int argc, char** argv) {
       return m;
     });
     // ---- data
+    if (sectors <= 0) sectors = trained_sectors(info);
     const bool needs_graph = models::reads_edge_index(model->name());
-    LoadedEvent ev = timer.run("read event + features", [&] { return load_event(event_path, detector_path, needs_graph); });
-    check_sample(ev.sample, event_path);
-    const int64_t n = ev.sample.num_hits();
+    LoadedEvent ev = timer.run("read event + features", [&] { return load_event(event_path, detector_path, needs_graph, sectors); });
+    int64_t total_hits = 0;
+    for (const data::Sample& smp : ev.samples) check_sample(smp, event_path), total_hits += smp.num_hits();
+    if (total_hits == 0) throw std::runtime_error(fmt::format("{}: the event has no pixel hits", event_path));
+    if (ev.samples.size() > 1)
+      fmt::print("  ({} phi sectors; each hit's track candidate from its nearest sector)\n", ev.samples.size());
     // ---- embeddings
     engine::NoGradGuard no_grad;
-    const engine::Tensor emb = timer.run("embed", [&] {
-      return model->forward(app::model_input(ev.sample, device)).to(engine::Device::cpu()).to(engine::DType::F32).contiguous();
+    const std::vector<engine::Tensor> embs = timer.run("embed", [&] {
+      std::vector<engine::Tensor> out;  // [N_s, d] per sample
+      for (const data::Sample& smp : ev.samples)
+        out.push_back(smp.num_hits() == 0 ? engine::empty({0, model->out_dim()})
+                                          : model->forward(app::model_input(smp, device)).to(engine::Device::cpu()).to(engine::DType::F32).contiguous());
+      return out;
     });
     // ---- track candidates
     const fs::path ckpt_dir = fs::path(checkpoint).parent_path();
@@ -292,29 +379,37 @@ int main(int argc, char** argv) {
     data::ClusterOptions copt;
     copt.eps = eps;
     copt.min_samples = min_samples;
-    const std::vector<int64_t> track_id = timer.run("cluster (DBSCAN)", [&] {
-      return data::cluster_embeddings(emb.data<float>(), n, emb.size(1), copt);
+    const MergedHits hits = timer.run("cluster (DBSCAN)", [&] {
+      std::vector<std::vector<int64_t>> ids;
+      for (size_t s = 0; s < embs.size(); ++s)
+        ids.push_back(data::cluster_embeddings(embs[s].data<float>(), embs[s].size(0), embs[s].size(1), copt));
+      return merge_sectors(ev.samples, embs, ids);
     });
+    const auto n = static_cast<int64_t>(hits.hit_id.size());
     // ---- outputs
     if (out_dir.empty()) out_dir = default_out_dir(checkpoint, event_path);
     fs::create_directories(out_dir);
-    const std::vector<int64_t> hit_ids = ev.sample.hit_id.to_vector<int64_t>();
-    write_text_atomic(out_dir + "/submission.csv", submission_csv(hit_ids, track_id));
-    if (save_embeddings) engine::io::save_safetensors(out_dir + "/embeddings.safetensors", {{"embeddings", emb}, {"hit_id", ev.sample.hit_id}});
+    write_text_atomic(out_dir + "/submission.csv", submission_csv(hits.hit_id, hits.track_id));
+    if (save_embeddings) {
+      const int64_t d = embs.front().size(1);
+      engine::io::save_safetensors(out_dir + "/embeddings.safetensors",
+                                   {{"embeddings", engine::from_vector(hits.emb, {n, d})},
+                                    {"hit_id", engine::from_vector(hits.hit_id, {n})}});
+    }
     nlohmann::json report = {{"event", event_path}, {"checkpoint", checkpoint}, {"model", model->name()},
-                             {"hits", n}, {"dbscan", {{"eps", eps}, {"min_samples", min_samples}}}};
-    const bool has_truth = !ev.truth.hit_id.empty() || ev.sample.particle_id.to_vector<int64_t>() != std::vector<int64_t>(n, 0);
+                             {"hits", n}, {"sectors", ev.samples.size()}, {"dbscan", {{"eps", eps}, {"min_samples", min_samples}}}};
+    const bool has_truth = !ev.truth.hit_id.empty() ||
+                           std::any_of(hits.particle_id.begin(), hits.particle_id.end(), [](int64_t p) { return p != 0; });
     if (has_truth) {
       const auto m = timer.run("metrics", [&] {
-        nlohmann::json r = models::tracking_metrics(emb, ev.sample.particle_id, ev.sample.pt, ev.sample.reconstructable).as_map();
-        const auto pid = ev.sample.particle_id.to_vector<int64_t>();
-        const auto pt = ev.sample.pt.to_vector<float>();
-        const data::Efficiencies e = data::track_efficiencies(pid, pt, track_id, 0.9);
+        // HEPT's metrics per sample (sector), averaged over the samples as in training; the rest over the event
+        nlohmann::json r = sample_mean_metrics(ev.samples, embs);
+        const data::Efficiencies e = data::track_efficiencies(hits.particle_id, hits.pt, hits.track_id, 0.9);
         r["double_majority_efficiency"] = e.double_majority;
         r["lhc_efficiency"] = e.lhc;
         r["fake_rate"] = e.fake_rate;
         if (!ev.truth.hit_id.empty())
-          r["trackml_score"] = data::trackml_score(truth_subset(ev.truth, hit_ids), {hit_ids, track_id});
+          r["trackml_score"] = data::trackml_score(truth_subset(ev.truth, hits.hit_id), {hits.hit_id, hits.track_id});
         return r;
       });
       report["metrics"] = m;
@@ -326,13 +421,12 @@ int main(int argc, char** argv) {
     if (plot) {
       timer.run("plot", [&] {
         // hits' global positions are not in the sample; the plot uses r, phi, z from coords
-        const auto c = ev.sample.coords.to_vector<float>();
         std::vector<double> x(n), y(n), z(n);
         for (int64_t i = 0; i < n; ++i) {
-          const double r = c[i * 6 + 2] * 1000.0, phi = c[i * 6 + 1];
-          x[i] = r * std::cos(phi), y[i] = r * std::sin(phi), z[i] = c[i * 6 + 4] * 1000.0;
+          const double r = hits.coords[i * 6 + 2] * 1000.0, phi = hits.coords[i * 6 + 1];
+          x[i] = r * std::cos(phi), y[i] = r * std::sin(phi), z[i] = hits.coords[i * 6 + 4] * 1000.0;
         }
-        data::write_event_plot(out_dir + "/event.svg", x, y, z, track_id);
+        data::write_event_plot(out_dir + "/event.svg", x, y, z, hits.track_id);
       });
     }
     report["seconds"] = timer.json();

@@ -107,13 +107,14 @@ int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
   auto model = models::build_tracking_model(c.model_name, config);
   model->to(device);
   c.opt.config_json = model->config().dump();
-  const Json run = {{"task", "tracking"}, {"model", c.model_name}, {"config", model->config()}, {"data", cache},
+  Json run = {{"task", "tracking"}, {"model", c.model_name}, {"config", model->config()}, {"data", cache},
                     {"lr", c.opt.lr}, {"epochs", c.opt.epochs}, {"step_size", c.opt.step_size},
                     {"seed", c.opt.seed}, {"device", device.str()}, {"loss_pairs", c.tracking.loss_pairs},
                     {"random_pairs", c.tracking.random_pairs}};
+  app::TrackingTask task(cache, *model, device, c.tracking);
+  run["sectors"] = task.dataset().features().n_sectors;  // infer embeds events in the same sectors
   c.opt.run_info_json = run.dump();
   write_json(c.opt.out_dir + "/run.json", run);
-  app::TrackingTask task(cache, *model, device, c.tracking);
   fmt::print(stderr, "model {} ({} trainable parameters); {} train / {} valid / {} test samples from {}; run {}\n",
              c.model_name, model->num_parameters(), task.size(data::Split::Train), task.size(data::Split::Valid),
              task.size(data::Split::Test), cache, c.opt.out_dir);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end test of the programs (run by CTest as "apps"): simulate two small events, train hmambav2-S for one
-# short epoch, resume it (at the run's rate, and with --lr at a new one), run infer on an event, train and infer the pile-up task, and check that bad inputs give a one-line error and a non-zero
+# short epoch, resume it (at the run's rate, and with --lr at a new one), run infer on an event (in the training
+# sectors and whole), train and infer the pile-up task, and check that bad inputs give a one-line error and a non-zero
 # exit: a missing column, a NaN coordinate, an empty event, a checkpoint of another model, a missing file.
 # Usage: scripts/test-apps.sh BUILD_DIR
 set -uo pipefail
@@ -46,6 +47,12 @@ EV="$T/events/event000001000"
 "$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --event "$EV" --out "$T/infer" --plot > "$T/infer.txt" 2>&1 \
   && grep -q trackml_score "$T/infer/metrics.json" && [[ -s "$T/infer/submission.csv" && -s "$T/infer/event.svg" ]] \
   && ok "infer outputs" || { bad "infer"; cat "$T/infer.txt"; }
+# infer embeds the event in the 10 sectors the model was trained on; every pixel hit once, as with the whole event
+"$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --event "$EV" --sectors 1 --out "$T/infer1" > "$T/infer1.txt" 2>&1 \
+  && grep -q '"sectors": 10$' "$T/infer/metrics.json" && grep -q '"sectors": 1$' "$T/infer1/metrics.json" \
+  && [[ $(wc -l < "$T/infer/submission.csv") -eq $(wc -l < "$T/infer1/submission.csv") ]] \
+  && [[ -z $(cut -d, -f1 "$T/infer/submission.csv" | sort | uniq -d) ]] \
+  && ok "infer in the training sectors: every hit once" || { bad "infer sectors"; cat "$T/infer1.txt"; }
 
 # pile-up: train a few steps on simulated pile-up events, then infer on one event (task read from the checkpoint)
 "$BUILD/apps/train" --task pileup --model hmambav2 --size S --pileup-events 10 --epochs 1 --max-steps 1 \
