@@ -108,9 +108,9 @@ int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
   model->to(device);
   c.opt.config_json = model->config().dump();
   Json run = {{"task", "tracking"}, {"model", c.model_name}, {"config", model->config()}, {"data", cache},
-                    {"lr", c.opt.lr}, {"epochs", c.opt.epochs}, {"step_size", c.opt.step_size},
-                    {"seed", c.opt.seed}, {"device", device.str()}, {"loss_pairs", c.tracking.loss_pairs},
-                    {"random_pairs", c.tracking.random_pairs}};
+              {"lr", c.opt.lr}, {"epochs", c.opt.epochs}, {"step_size", c.opt.step_size},
+              {"seed", c.opt.seed}, {"device", device.str()}, {"loss_pairs", c.tracking.loss_pairs},
+              {"random_pairs", c.tracking.random_pairs}};
   app::TrackingTask task(cache, *model, device, c.tracking);
   run["sectors"] = task.dataset().features().n_sectors;  // infer embeds events in the same sectors
   c.opt.run_info_json = run.dump();
