@@ -26,9 +26,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "apps/lib/pileup_task.h"
 #include "apps/lib/tracking_task.h"
+#include "apps/lib/trainer.h"
 #include "data/cache.h"
 #include "data/csv.h"
 #include "data/detector.h"
@@ -122,7 +124,7 @@ MergedHits merge_sectors(const std::vector<data::Sample>& samples, const std::ve
                          const std::vector<std::vector<int64_t>>& local_ids) {
   const auto n_sectors = static_cast<int64_t>(samples.size());
   MergedHits m;
-  std::unordered_map<int64_t, char> taken;
+  std::unordered_set<int64_t> taken;
   int64_t offset = 0;
   // pass 0: each hit from its home sector; pass 1: any hit still missing, from the first sample that holds it
   for (int pass = 0; pass < 2; ++pass) {
@@ -139,7 +141,7 @@ MergedHits merge_sectors(const std::vector<data::Sample>& samples, const std::ve
         max_id = std::max(max_id, local_ids[s][i]);
         const bool home = n_sectors == 1 || home_sector(c[i * 6 + 1], n_sectors) == smp.sector;
         if ((pass == 0 && !home) || taken.count(ids[i])) continue;
-        taken[ids[i]] = 1;
+        taken.insert(ids[i]);
         m.hit_id.push_back(ids[i]), m.track_id.push_back(offset + local_ids[s][i]), m.particle_id.push_back(pid[i]);
         m.pt.push_back(pt[i]);
         m.coords.insert(m.coords.end(), c.begin() + static_cast<int64_t>(i) * 6, c.begin() + static_cast<int64_t>(i + 1) * 6);
@@ -199,16 +201,12 @@ int trained_sectors(const engine::io::CheckpointInfo& info) {
 
 // HEPT's accuracy / precision / recall of each non-empty sample's embedding, averaged over the samples.
 nlohmann::json sample_mean_metrics(const std::vector<data::Sample>& samples, const std::vector<engine::Tensor>& embs) {
-  std::map<std::string, double> sums;
-  std::map<std::string, int> counts;
-  for (size_t s = 0; s < samples.size(); ++s) {
-    if (samples[s].num_hits() == 0) continue;
-    for (const auto& [k, v] : models::tracking_metrics(embs[s], samples[s].particle_id, samples[s].pt,
-                                                       samples[s].reconstructable).as_map())
-      if (std::isfinite(v)) sums[k] += v, counts[k]++;
-  }
+  app::MeanMetrics mean;
+  for (size_t s = 0; s < samples.size(); ++s)
+    if (samples[s].num_hits() > 0)
+      mean.add(models::tracking_metrics(embs[s], samples[s].particle_id, samples[s].pt, samples[s].reconstructable).as_map());
   nlohmann::json out = nlohmann::json::object();
-  for (const auto& [k, v] : sums) out[k] = v / counts[k];
+  for (const auto& [k, v] : mean.means()) out[k] = v;
   return out;
 }
 

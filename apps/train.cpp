@@ -64,13 +64,10 @@ void write_json(const std::string& path, const Json& j) { data::write_text_file_
 
 // Mean of each metric over a split, with the model in eval mode.
 Json mean_metrics(app::Task& task, data::Split split) {
-  std::map<std::string, double> sums;
-  std::map<std::string, int> counts;
-  for (size_t i = 0; i < task.size(split); ++i)
-    for (const auto& [k, v] : task.run(split, i, true).metrics)
-      if (std::isfinite(v)) sums[k] += v, counts[k]++;
+  app::MeanMetrics mean;
+  for (size_t i = 0; i < task.size(split); ++i) mean.add(task.run(split, i, true).metrics);
   Json out = Json::object();
-  for (const auto& [k, v] : sums) out[k] = v / counts[k];
+  for (const auto& [k, v] : mean.means()) out[k] = v;
   return out;
 }
 

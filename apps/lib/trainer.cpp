@@ -34,30 +34,6 @@ extern "C" void on_sigint(int) {
   if (interrupt_flag().exchange(true)) std::_Exit(130);  // a second Ctrl-C exits at once
 }
 
-// Running means of named metrics over the samples of one phase.
-class MeanMetrics {
- public:
-  void add(const std::map<std::string, double>& values) {
-    for (const auto& [k, v] : values)
-      if (std::isfinite(v)) {
-        sum_[k] += v;
-        count_[k] += 1;
-      }
-  }
-  std::map<std::string, double> means() const {
-    std::map<std::string, double> m;
-    for (const auto& [k, s] : sum_) m[k] = s / count_.at(k);
-    return m;
-  }
-  double get(const std::string& key) const {
-    auto it = sum_.find(key);
-    return it == sum_.end() ? std::numeric_limits<double>::quiet_NaN() : it->second / count_.at(key);
-  }
-
- private:
-  std::map<std::string, double> sum_, count_;
-};
-
 std::string status_line(const MeanMetrics& m, const std::string& main_metric) {
   std::string s = fmt::format("loss {:.4f}", m.get("loss"));
   const double main = m.get(main_metric);

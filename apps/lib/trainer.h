@@ -4,6 +4,8 @@
 // Ctrl-C (save and exit cleanly) and resume (continues the same run: epoch, optimizer, schedule, best metric).
 #pragma once
 #include <atomic>
+#include <cmath>
+#include <limits>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -13,6 +15,30 @@
 #include "engine/nn/module.h"
 
 namespace app {
+
+// Running means of named metrics over samples (non-finite values are skipped).
+class MeanMetrics {
+ public:
+  void add(const std::map<std::string, double>& values) {
+    for (const auto& [k, v] : values)
+      if (std::isfinite(v)) {
+        sum_[k] += v;
+        count_[k] += 1;
+      }
+  }
+  std::map<std::string, double> means() const {
+    std::map<std::string, double> m;
+    for (const auto& [k, s] : sum_) m[k] = s / count_.at(k);
+    return m;
+  }
+  double get(const std::string& key) const {
+    auto it = sum_.find(key);
+    return it == sum_.end() ? std::numeric_limits<double>::quiet_NaN() : it->second / count_.at(key);
+  }
+
+ private:
+  std::map<std::string, double> sum_, count_;
+};
 
 // One sample through the model: the loss (with a graph when training) and per-sample metrics.
 struct StepOutput {
