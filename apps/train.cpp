@@ -4,6 +4,7 @@
 // With no --data, a small simulated dataset is made on first use (apps/lib/datasets.h). The run folder gets
 // best.safetensors (by the task's main validation metric), last.safetensors (for --resume), metrics.jsonl, curve
 // SVGs, run.json and final.json (held-out metrics of the best checkpoint). Ctrl-C saves last.safetensors and exits.
+// --resume continues the run in --out: its data, seed, schedule and loss unless the command line changes them.
 // Tracking: InfoNCE, StepLR, accuracy@0.9; the DBSCAN radius for apps/infer is tuned on a validation sample.
 // Pile-up: focal loss, ReduceLROnPlateau, average precision; final.json compares AUC, AP and the leading-jet pT
 // response with the CHS and PUPPI-style baselines.
@@ -69,6 +70,30 @@ Json mean_metrics(app::Task& task, data::Split split) {
   Json out = Json::object();
   for (const auto& [k, v] : mean.means()) out[k] = v;
   return out;
+}
+
+// --resume continues the same run: every setting that the command line does not give comes from the run's info
+// (run.json, also stored in the checkpoint): its data, seed, epochs, schedule and loss. The data can only be pointed
+// at another copy with --data; options that would build other data are refused.
+void take_resumed_run_settings(const Json& run, const CLI::App& cli, Cli& c) {
+  if (!run.is_object()) return;
+  const auto given = [&](const char* flag) { return cli.count(flag) > 0; };
+  if (run.contains("data") && !given("--data")) {
+    for (const char* flag : {"--sectors", "--sim-events", "--sim-mu", "--sim-seed", "--pileup-events", "--cache"})
+      if (given(flag))
+        throw std::runtime_error(fmt::format("--resume trains on the run's own data ({}); {} cannot change it "
+                                             "(--data DIR points the run at a moved copy)",
+                                             run["data"].get<std::string>(), flag));
+    c.data.data = run["data"].get<std::string>();
+  }
+  c.resumed_lr = run.value("lr", 0.0);
+  if (!given("--sectors") && run.contains("sectors")) c.data.n_sectors = run["sectors"].get<int>();
+  if (!given("--seed") && run.contains("seed")) c.opt.seed = run["seed"].get<uint64_t>();
+  if (!given("--epochs") && run.contains("epochs")) c.epochs = run["epochs"].get<int>();
+  if (!given("--step-size") && run.contains("step_size")) c.step_size = run["step_size"].get<int64_t>();
+  if (!given("--loss-pairs") && run.contains("loss_pairs")) c.tracking.loss_pairs = run["loss_pairs"].get<std::string>();
+  // runs from before the augmentation existed had none
+  if (!given("--random-pairs")) c.tracking.random_pairs = run.value("random_pairs", 0.0);
 }
 
 // Fills opt from the command line and the reference's per-model defaults; creates the run folder.
@@ -194,32 +219,30 @@ int main(int argc, char** argv) {
   cli.add_option("--task", c.task, "tracking or pileup")->check(CLI::IsMember({"tracking", "pileup"}));
   cli.add_option("--size", c.size, "paper size preset S, M, L, or ref (the shipped config, default)");
   cli.add_option("--config", c.config_path, "JSON file of model config overrides");
-  cli.add_option("--data", c.data.data, "processed cache, or folder of TrackML events (default: simulate)");
+  cli.add_option("--data", c.data.data, "processed cache, or folder of TrackML events (default: simulate; with --resume: the run's)");
   cli.add_option("--cache", c.data.cache_dir, "where to build the processed cache");
   cli.add_option("--sectors", c.data.n_sectors, "phi sectors per event (10: tracking-6k style; 1: whole events)");
   cli.add_option("--sim-events", c.data.sim_events, "events to simulate when no --data is given");
   cli.add_option("--sim-mu", c.data.sim_mu, "pile-up of the simulated tracking events");
   cli.add_option("--sim-seed", c.data.sim_seed, "seed of the simulated dataset");
   cli.add_option("--pileup-events", c.pileup_events, "pile-up events to simulate when no --data is given");
-  cli.add_option("--epochs", c.epochs, "epochs (default: the reference's)");
+  cli.add_option("--epochs", c.epochs, "epochs (default: the reference's; with --resume: the run's)");
   cli.add_option("--lr", c.lr, "Adam learning rate (default: the reference's; with --resume: continue at this rate)");
-  cli.add_option("--step-size", c.step_size, "StepLR step in epochs, gamma 0.5 (default: the reference's)");
-  cli.add_option("--seed", c.opt.seed, "seed of the model init, shuffling and dropout");
+  cli.add_option("--step-size", c.step_size, "StepLR step in epochs, gamma 0.5 (default: the reference's; with --resume: the run's)");
+  cli.add_option("--seed", c.opt.seed, "seed of the model init, shuffling and dropout (with --resume: the run's)");
   cli.add_option("--device", c.device_name, "cpu or cuda[:N]");
   cli.add_option("--threads", c.threads, "CPU threads (default: all cores)");
   cli.add_option("--out", c.opt.out_dir, "run folder (default runs/<model>-<time>)");
-  cli.add_flag("--resume", c.opt.resume, "continue the run in --out from its last.safetensors");
+  cli.add_flag("--resume", c.opt.resume, "continue the run in --out from its last.safetensors, with its data and settings");
   cli.add_option("--time-limit", c.time_limit_min, "stop after the epoch that passes this many minutes");
   cli.add_option("--max-steps", c.opt.max_train_steps, "training samples per epoch (default: all)");
   cli.add_flag("--train-metrics", c.opt.train_metrics, "also compute metrics on the training phase");
   cli.add_flag("!--no-test-each-epoch", c.opt.test_each_epoch,
                "evaluate the test split only at the end (the reference evaluates it every epoch)");
-  CLI::Option* loss_pairs_option =
-      cli.add_option("--loss-pairs", c.tracking.loss_pairs,
+  cli.add_option("--loss-pairs", c.tracking.loss_pairs,
                      "radius (HEPT, default; with --resume: the resumed run's) or knn (Lampa's k = 60 graph)")
           ->check(CLI::IsMember({"knn", "radius"}));
-  CLI::Option* random_pairs_option =
-      cli.add_option("--random-pairs", c.tracking.random_pairs,
+  cli.add_option("--random-pairs", c.tracking.random_pairs,
                      "HEPT's training-only augmentation: about this fraction of the loss pairs again as random pairs "
                      "each step (default 0.2 as HEPT; 0: none; with --resume: the resumed run's)")
           ->check(CLI::NonNegativeNumber);
@@ -239,15 +262,7 @@ int main(int argc, char** argv) {
       if (!c.model_name.empty() && c.model_name != stored)
         throw std::runtime_error(fmt::format("--resume: {} holds a {} run, not {}", c.opt.out_dir, info.model_name, c.model_name));
       c.model_name = stored;
-      if (info.extra.count("run")) {
-        const Json run = Json::parse(info.extra.at("run"), nullptr, false);
-        if (run.is_object() && run.contains("lr")) c.resumed_lr = run["lr"].get<double>();
-        if (run.is_object() && run.contains("loss_pairs") && loss_pairs_option->count() == 0)
-          c.tracking.loss_pairs = run["loss_pairs"].get<std::string>();
-        // runs from before the augmentation existed had none
-        if (random_pairs_option->count() == 0)
-          c.tracking.random_pairs = run.is_object() ? run.value("random_pairs", 0.0) : 0.0;
-      }
+      if (info.extra.count("run")) take_resumed_run_settings(Json::parse(info.extra.at("run"), nullptr, false), cli, c);
       overrides = Json::parse(info.config_json);
       // the encoder as it was trained: a run from before the key, or one whose statistics were never filled in, used
       // the raw features (null keeps a size preset's "from_training_data" from applying to it)

@@ -25,20 +25,23 @@ expect_error() {
 "$BUILD/apps/simulate" --events 2 --out "$T/events" --mu 5 --seed 3 --pixel-only --gzip > /dev/null || bad "simulate"
 export HEP_CACHE="$T/cache"
 "$BUILD/apps/train" --model hmambav2 --size S --data "$T/events" --sectors 10 --epochs 1 --max-steps 2 --lr 1e-3 \
-  --loss-pairs knn --out "$T/run" --threads 2 > "$T/train.txt" 2>&1 || { bad "train"; cat "$T/train.txt"; }
+  --step-size 2 --seed 5 --loss-pairs knn --out "$T/run" --threads 2 > "$T/train.txt" 2>&1 || { bad "train"; cat "$T/train.txt"; }
 [[ -f "$T/run/best.safetensors" && -f "$T/run/metrics.jsonl" && -f "$T/run/final.json" ]] && ok "train outputs" || bad "train outputs"
 # the S preset's input standardisation: statistics of the training split, stored in the run's config
 grep -q "input standardisation from" "$T/train.txt" && grep -A1 '"input_standardization": {' "$T/run/run.json" | grep -q '"mean": \[' \
   && ok "input standardisation from the training data" || bad "input standardisation"
-# two resumed epochs: the second one follows a schedule step, which must keep the run's own rate (1e-3, not the
-# reference's default for hmambav2)
-"$BUILD/apps/train" --out "$T/run" --resume --epochs 3 --max-steps 2 --data "$T/events" --threads 2 > "$T/resume.txt" 2>&1 \
-  && [[ $(wc -l < "$T/run/metrics.jsonl") -eq 3 ]] && tail -1 "$T/run/metrics.jsonl" | grep -q '"lr":0.001' \
-  && ok "resume continues at epoch 2 and at the run's rate" || { bad "resume"; tail -5 "$T/resume.txt"; }
+# two resumed epochs with nothing but --out: the run's own data, seed and schedule (its base rate 1e-3 halved after
+# epoch 2, not the reference's rate and step for hmambav2)
+expect_error "resume with other data" "run's own data" "$BUILD/apps/train" --out "$T/run" --resume --sim-events 3
+"$BUILD/apps/train" --out "$T/run" --resume --epochs 3 --max-steps 2 --threads 2 > "$T/resume.txt" 2>&1 \
+  && [[ $(wc -l < "$T/run/metrics.jsonl") -eq 3 ]] && sed -n 2p "$T/run/metrics.jsonl" | grep -q '"lr":0.001,' \
+  && tail -1 "$T/run/metrics.jsonl" | grep -q '"lr":0.0005,' && grep -q '"seed": 5,' "$T/run/run.json" \
+  && grep -q '"step_size": 2,' "$T/run/run.json" && ! grep -qi "simulat" "$T/resume.txt" \
+  && ok "resume continues at epoch 2 with the run's data, seed and schedule" || { bad "resume"; tail -5 "$T/resume.txt"; }
 ! grep -q "input standardisation from" "$T/resume.txt" && ok "resume keeps the run's input statistics" \
   || bad "resume recomputed the input statistics"
-"$BUILD/apps/train" --out "$T/run" --resume --epochs 4 --max-steps 2 --lr 5e-4 --data "$T/events" --threads 2 > "$T/resume2.txt" 2>&1 \
-  && grep -q "resuming at lr 0.0005" "$T/resume2.txt" && tail -1 "$T/run/metrics.jsonl" | grep -q '"lr":0.0005' \
+"$BUILD/apps/train" --out "$T/run" --resume --epochs 4 --max-steps 2 --lr 2e-4 --data "$T/events" --threads 2 > "$T/resume2.txt" 2>&1 \
+  && grep -q "resuming at lr 0.0002" "$T/resume2.txt" && tail -1 "$T/run/metrics.jsonl" | grep -q '"lr":0.0002' \
   && ok "resume --lr continues at the new rate" || { bad "resume --lr"; tail -5 "$T/resume2.txt"; }
 # the resumed runs kept the run's kNN loss pairs instead of the default radius pairs (no radius cache was built)
 [[ -z $(find "$T" -type d -name 'cache-*-radius') && -n $(find "$T" -type d -name 'cache-*-knn') ]] \
