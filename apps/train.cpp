@@ -79,7 +79,8 @@ void take_resumed_run_settings(const Json& run, const CLI::App& cli, Cli& c) {
   if (!run.is_object()) return;
   const auto given = [&](const char* flag) { return cli.count(flag) > 0; };
   if (run.contains("data") && !given("--data")) {
-    for (const char* flag : {"--sectors", "--sim-events", "--sim-mu", "--sim-seed", "--pileup-events", "--cache"})
+    for (const char* flag : {"--sectors", "--sim-events", "--sim-mu", "--sim-seed", "--sim-sigma-z", "--pileup-events",
+                             "--cache"})
       if (given(flag))
         throw std::runtime_error(fmt::format("--resume trains on the run's own data ({}); {} cannot change it "
                                              "(--data DIR points the run at a moved copy)",
@@ -225,6 +226,9 @@ int main(int argc, char** argv) {
   cli.add_option("--sim-events", c.data.sim_events, "events to simulate when no --data is given");
   cli.add_option("--sim-mu", c.data.sim_mu, "pile-up of the simulated tracking events");
   cli.add_option("--sim-seed", c.data.sim_seed, "seed of the simulated dataset");
+  cli.add_option("--sim-sigma-z", c.data.sim_sigma_z,
+                 "z spread of the simulated collision vertices in mm (5.5: as the Kaggle events; 55: throughput phase)")
+      ->check(CLI::NonNegativeNumber);
   cli.add_option("--pileup-events", c.pileup_events, "pile-up events to simulate when no --data is given");
   cli.add_option("--epochs", c.epochs, "epochs (default: the reference's; with --resume: the run's)");
   cli.add_option("--lr", c.lr, "Adam learning rate (default: the reference's; with --resume: continue at this rate)");

@@ -37,10 +37,13 @@ void simulate_events(const std::string& dir, const DataRequest& r) {
   fs::create_directories(dir);
   data::sim::SimConfig cfg;
   cfg.mu = r.sim_mu;
+  cfg.sigma_z = r.sim_sigma_z;
   cfg.seed = r.sim_seed;
   cfg.pixel_only = true;
   const data::sim::Simulator sim(data::builtin_detector(), cfg);
-  Progress progress(fmt::format("simulating {} events (mu {}) into {}", r.sim_events, r.sim_mu, dir), r.sim_events, 5);
+  Progress progress(fmt::format("simulating {} events (mu {}, vertex z spread {} mm) into {}", r.sim_events, r.sim_mu,
+                                r.sim_sigma_z, dir),
+                    r.sim_events, 5);
   for (int i = 0; i < r.sim_events; ++i) {
     const int64_t id = i + 1;
     const std::string prefix = data::event_prefix(dir, id);
@@ -63,8 +66,8 @@ void build(const std::string& events_dir, const std::string& cache, const DataRe
 
 std::string resolve_tracking_dataset(const DataRequest& r) {
   if (r.data.empty()) {
-    const std::string root = fmt::format("{}/sim-mu{}-n{}-seed{}", default_cache_root(), r.sim_mu, r.sim_events,
-                                         r.sim_seed);
+    const std::string root = fmt::format("{}/sim-mu{}-sz{}-n{}-seed{}", default_cache_root(), r.sim_mu,
+                                         r.sim_sigma_z, r.sim_events, r.sim_seed);
     const std::string cache = r.cache_dir.empty() ? fmt::format("{}/{}", root, cache_name(r)) : r.cache_dir;
     if (has_manifest(cache)) return cache;
     simulate_events(root + "/events", r);

@@ -215,6 +215,28 @@ TEST_CASE("simulator: pixel-only events and bad configs") {
   cfg.noise_fraction = 0.1;
   cfg.mu = -1;
   CHECK_THROWS_AS(Simulator(data::builtin_detector(), cfg), std::invalid_argument);
+  cfg.mu = 10;
+  cfg.sigma_z = -1;
+  CHECK_THROWS_AS(Simulator(data::builtin_detector(), cfg), std::invalid_argument);
+}
+
+// sigma of the collision vertices' z, from the interquartile range of the distinct vz of prompt particles
+static double vertex_z_sigma(const data::Event& ev) {
+  std::set<float> vz;
+  for (size_t i = 0; i < ev.particles.size(); ++i)
+    if (std::hypot(ev.particles.vx[i], ev.particles.vy[i]) < 1) vz.insert(ev.particles.vz[i]);
+  const std::vector<float> z(vz.begin(), vz.end());
+  return (z[z.size() * 3 / 4] - z[z.size() / 4]) / 1.349;
+}
+
+TEST_CASE("simulator: luminous region as in the Kaggle events by default, or as in the throughput-phase ones") {
+  SimConfig cfg;
+  cfg.mu = 150;
+  cfg.pixel_only = true;
+  CHECK(cfg.sigma_z == data::sim::kKaggleSigmaZ);
+  CHECK(vertex_z_sigma(small_event(cfg)) == doctest::Approx(5.5).epsilon(0.25));
+  cfg.sigma_z = data::sim::kThroughputSigmaZ;
+  CHECK(vertex_z_sigma(small_event(cfg)) == doctest::Approx(55).epsilon(0.25));
 }
 
 TEST_CASE("simulator: written events read back with the TrackML reader") {
