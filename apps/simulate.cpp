@@ -1,5 +1,5 @@
 // simulate: writes simulated TrackML events (hits, truth, particles, cells) to a folder.
-//   simulate --events 10 --out DIR [--mu 200] [--sigma-z 5.5] [--seed S] [--detector detectors.csv] [--gzip]
+//   simulate --events 10 --out DIR [--mu 200] [--sigma-z 55] [--seed S] [--detector detectors.csv] [--gzip]
 //            [--first-event-id N] [--pixel-only]
 //   simulate --pileup --events 300 --out DIR [--seed S]
 //            pile-up mitigation events instead (data/pileup_sim.h: mu 140-200, 7k-10k particles each, a manifest
@@ -31,8 +31,8 @@ int main(int argc, char** argv) {
   app.add_option("--mu", cfg.mu, "mean number of pile-up collisions")->check(CLI::NonNegativeNumber);
   app.add_option("--seed", cfg.seed, "random seed (same seed => identical files)");
   app.add_option("--sigma-z", cfg.sigma_z,
-                 "the collision vertices' z spread in mm (5.5: as the Kaggle events HEPT trains on; 55: as the "
-                 "throughput-phase events)")
+                 "the collision vertices' z spread in mm (55, the default: as the throughput-phase events HEPT's "
+                 "tracking data come from; 5.5: as the Kaggle training events)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--detector", detector_path, "detectors.csv[.gz] (default: the built-in TrackML geometry)");
   app.add_flag("--gzip", gzip, "write .csv.gz files");

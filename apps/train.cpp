@@ -227,7 +227,8 @@ int main(int argc, char** argv) {
   cli.add_option("--sim-mu", c.data.sim_mu, "pile-up of the simulated tracking events");
   cli.add_option("--sim-seed", c.data.sim_seed, "seed of the simulated dataset");
   cli.add_option("--sim-sigma-z", c.data.sim_sigma_z,
-                 "z spread of the simulated collision vertices in mm (5.5: as the Kaggle events; 55: throughput phase)")
+                 "z spread of the simulated collision vertices in mm (55: as the throughput-phase events HEPT uses; "
+                 "5.5: as the Kaggle events)")
       ->check(CLI::NonNegativeNumber);
   cli.add_option("--pileup-events", c.pileup_events, "pile-up events to simulate when no --data is given");
   cli.add_option("--epochs", c.epochs, "epochs (default: the reference's; with --resume: the run's)");

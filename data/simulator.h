@@ -21,10 +21,10 @@ struct SimConfig {
   bool hard_scatter = true;        // add one collision with a few high-pT jets
   bool pixel_only = false;         // only volumes 7, 8, 9
   double bz = 2.0;                 // solenoid field (T)
-  // Luminous region (mm). sigma_z: the Kaggle (accuracy-phase) training events, which HEPT's tracking data come from,
-  // have 5.5 mm (real event 1001: the interquartile range of the prompt particles' vz gives 5.58); the
-  // throughput-phase events have 55 mm (kThroughputSigmaZ; the real sample event 000000001: 55.6).
-  double sigma_z = kKaggleSigmaZ, sigma_xy = 0.0125;
+  // Luminous region (mm). sigma_z: the throughput-phase events, which HEPT's tracking data come from (its split code
+  // cuts at event id 29000), have 55 mm (the real sample event 000000001: 55.6); the Kaggle (accuracy-phase) training
+  // events have 5.5 mm (kKaggleSigmaZ; real event 1001: the prompt particles' vz interquartile range gives 5.58).
+  double sigma_z = kThroughputSigmaZ, sigma_xy = 0.0125;
   double tracks_per_collision = 32;  // mean charged primaries (pT > 0.1 GeV, |eta| < eta_max) per collision
   double multiplicity_k = 1.5;     // negative-binomial shape of that multiplicity
   double eta_max = 4.0;

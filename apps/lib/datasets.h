@@ -16,7 +16,7 @@ struct DataRequest {
   bool radius_pairs = false; // also build HEPT's radius-graph loss pairs (10x the build time and disk of kNN only)
   int sim_events = 12;       // simulated events when data is ""
   double sim_mu = 200;       // their pile-up
-  double sim_sigma_z = data::sim::kKaggleSigmaZ;  // their luminous region's length (mm)
+  double sim_sigma_z = data::sim::kThroughputSigmaZ;  // their luminous region's length (mm)
   uint64_t sim_seed = 1;
 };
 

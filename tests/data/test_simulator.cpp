@@ -229,14 +229,14 @@ static double vertex_z_sigma(const data::Event& ev) {
   return (z[z.size() * 3 / 4] - z[z.size() / 4]) / 1.349;
 }
 
-TEST_CASE("simulator: luminous region as in the Kaggle events by default, or as in the throughput-phase ones") {
+TEST_CASE("simulator: luminous region as in the throughput-phase events by default, or as in the Kaggle ones") {
   SimConfig cfg;
   cfg.mu = 150;
   cfg.pixel_only = true;
-  CHECK(cfg.sigma_z == data::sim::kKaggleSigmaZ);
-  CHECK(vertex_z_sigma(small_event(cfg)) == doctest::Approx(5.5).epsilon(0.25));
-  cfg.sigma_z = data::sim::kThroughputSigmaZ;
+  CHECK(cfg.sigma_z == data::sim::kThroughputSigmaZ);
   CHECK(vertex_z_sigma(small_event(cfg)) == doctest::Approx(55).epsilon(0.25));
+  cfg.sigma_z = data::sim::kKaggleSigmaZ;
+  CHECK(vertex_z_sigma(small_event(cfg)) == doctest::Approx(5.5).epsilon(0.25));
 }
 
 TEST_CASE("simulator: written events read back with the TrackML reader") {
