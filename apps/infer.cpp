@@ -28,6 +28,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "apps/lib/datasets.h"
 #include "apps/lib/pileup_task.h"
 #include "apps/lib/tracking_task.h"
 #include "apps/lib/trainer.h"
@@ -95,8 +96,10 @@ LoadedEvent load_event(const std::string& path, const std::string& detector_path
     return ev;
   }
   const data::Event event = data::read_event(path);
-  const data::Detector loaded = detector_path.empty() ? data::Detector{} : data::read_detectors(detector_path);
-  const data::Detector& det = detector_path.empty() ? data::builtin_detector() : loaded;
+  const std::string geometry =
+      detector_path.empty() ? app::detector_next_to(std::filesystem::path(path).parent_path().string()) : detector_path;
+  const data::Detector loaded = geometry.empty() ? data::Detector{} : data::read_detectors(geometry);
+  const data::Detector& det = geometry.empty() ? data::builtin_detector() : loaded;
   data::FeatureOptions fo;
   fo.n_sectors = n_sectors;
   fo.graphs = knn_graph;
@@ -302,7 +305,7 @@ int main(int argc, char** argv) {
   cli.add_option("--event", event_path, "TrackML event prefix (DIR/eventNNNNNNNNN) or processed .safetensors")->required();
   cli.add_option("--out", out_dir, "output folder (default: <checkpoint folder>/infer-<event name>)");
   cli.add_option("--model", expect_model, "fail unless the checkpoint holds this model");
-  cli.add_option("--detector", detector_path, "detectors.csv[.gz] (default: the built-in geometry)");
+  cli.add_option("--detector", detector_path, "detectors.csv[.gz] (default: one in or next to the event's folder, else the built-in geometry)");
   cli.add_option("--device", device_name, "cpu or cuda[:N]");
   cli.add_option("--threads", threads, "CPU threads (default: all cores)");
   cli.add_option("--eps", eps, "DBSCAN radius in embedding space (default: tuned by train, in final.json)");

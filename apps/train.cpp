@@ -80,7 +80,7 @@ void take_resumed_run_settings(const Json& run, const CLI::App& cli, Cli& c) {
   const auto given = [&](const char* flag) { return cli.count(flag) > 0; };
   if (run.contains("data") && !given("--data")) {
     for (const char* flag : {"--sectors", "--sim-events", "--sim-mu", "--sim-seed", "--sim-sigma-z", "--pileup-events",
-                             "--cache"})
+                             "--cache", "--detector"})
       if (given(flag))
         throw std::runtime_error(fmt::format("--resume trains on the run's own data ({}); {} cannot change it "
                                              "(--data DIR points the run at a moved copy)",
@@ -222,6 +222,9 @@ int main(int argc, char** argv) {
   cli.add_option("--config", c.config_path, "JSON file of model config overrides");
   cli.add_option("--data", c.data.data, "processed cache, or folder of TrackML events (default: simulate; with --resume: the run's)");
   cli.add_option("--cache", c.data.cache_dir, "where to build the processed cache");
+  cli.add_option("--detector", c.data.detector,
+                 "detectors.csv[.gz] for featurising real TrackML events (default: one in or next to the --data "
+                 "folder, else the built-in geometry)");
   cli.add_option("--sectors", c.data.n_sectors, "phi sectors per event (10: tracking-6k style; 1: whole events)");
   cli.add_option("--sim-events", c.data.sim_events, "events to simulate when no --data is given");
   cli.add_option("--sim-mu", c.data.sim_mu, "pile-up of the simulated tracking events");

@@ -5,7 +5,10 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
+
+#include <nlohmann/json.hpp>
 
 #include "apps/lib/progress.h"
 #include "data/cache.h"
@@ -22,6 +25,13 @@ std::string default_cache_root() {
   if (const char* p = std::getenv("XDG_CACHE_HOME"); p && *p) return std::string(p) + "/hepengine";
   if (const char* p = std::getenv("HOME"); p && *p) return std::string(p) + "/.cache/hepengine";
   return ".hepengine-cache";
+}
+
+std::string detector_next_to(const std::string& events_dir) {
+  for (const fs::path dir : {fs::path(events_dir), fs::absolute(events_dir).parent_path()})
+    for (const char* name : {"detectors.csv", "detectors.csv.gz"})
+      if (fs::exists(dir / name)) return (dir / name).string();
+  return "";
 }
 
 namespace {
@@ -53,10 +63,35 @@ void simulate_events(const std::string& dir, const DataRequest& r) {
   progress.finish("done");
 }
 
+// The geometry for featurising the TrackML files in `events_dir` ("" = the built-in one).
+std::string find_detector(const std::string& events_dir, const std::string& requested) {
+  if (!requested.empty()) {
+    if (!fs::exists(requested)) throw std::runtime_error(fmt::format("--detector {}: no such file", requested));
+    return requested;
+  }
+  if (std::string found = detector_next_to(events_dir); !found.empty()) return found;
+  fmt::print(stderr, "note: no detectors.csv in or next to {}: features use the built-in TrackML geometry, as "
+                     "simulated events do (real events need --detector: the official file numbers the end-cap "
+                     "modules differently)\n", events_dir);
+  return "";
+}
+
+// Refuses a cache that was featurised with another geometry than `detector`.
+void check_cache_detector(const std::string& cache, const std::string& detector) {
+  std::ifstream f(fs::path(cache) / "manifest.json");
+  const auto manifest = nlohmann::json::parse(f, nullptr, false);
+  const std::string built = manifest.is_object() ? manifest.value("detector", "builtin") : "builtin";
+  const std::string wanted = detector.empty() ? "builtin" : detector;
+  if (built != wanted && fs::path(built).filename() != fs::path(wanted).filename())
+    throw std::runtime_error(fmt::format("{} was built with the geometry {}, not {}: remove it or choose another "
+                                         "--cache", cache, built, wanted));
+}
+
 void build(const std::string& events_dir, const std::string& cache, const DataRequest& r) {
   data::CacheOptions options;
   options.features.n_sectors = r.n_sectors;
   options.features.radius_pairs = r.radius_pairs;
+  options.detector_path = r.detector;
   fmt::print(stderr, "building the processed cache {} from {} ({} sector(s) per event)\n", cache, events_dir,
              r.n_sectors);
   data::build_cache({events_dir}, cache, options);
@@ -81,7 +116,10 @@ std::string resolve_tracking_dataset(const DataRequest& r) {
   if (data::find_event_prefixes(r.data).empty())
     throw std::runtime_error(fmt::format("--data {}: no event*-hits.csv[.gz] files and no manifest.json", r.data));
   const std::string cache = r.cache_dir.empty() ? fmt::format("{}/{}", r.data, cache_name(r)) : r.cache_dir;
-  if (!has_manifest(cache)) build(r.data, cache, r);
+  DataRequest request = r;
+  request.detector = find_detector(r.data, r.detector);
+  if (has_manifest(cache)) check_cache_detector(cache, request.detector);
+  else build(r.data, cache, request);
   return cache;
 }
 
