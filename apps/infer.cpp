@@ -305,7 +305,8 @@ int main(int argc, char** argv) {
   cli.add_option("--event", event_path, "TrackML event prefix (DIR/eventNNNNNNNNN) or processed .safetensors")->required();
   cli.add_option("--out", out_dir, "output folder (default: <checkpoint folder>/infer-<event name>)");
   cli.add_option("--model", expect_model, "fail unless the checkpoint holds this model");
-  cli.add_option("--detector", detector_path, "detectors.csv[.gz] (default: one in or next to the event's folder, else the built-in geometry)");
+  cli.add_option("--detector", detector_path,
+                 "detectors.csv[.gz] (default: one in or next to the event's folder, else the built-in geometry)");
   cli.add_option("--device", device_name, "cpu or cuda[:N]");
   cli.add_option("--threads", threads, "CPU threads (default: all cores)");
   cli.add_option("--eps", eps, "DBSCAN radius in embedding space (default: tuned by train, in final.json)");

@@ -92,7 +92,8 @@ void take_resumed_run_settings(const Json& run, const CLI::App& cli, Cli& c) {
   if (!given("--seed") && run.contains("seed")) c.opt.seed = run["seed"].get<uint64_t>();
   if (!given("--epochs") && run.contains("epochs")) c.epochs = run["epochs"].get<int>();
   if (!given("--step-size") && run.contains("step_size")) c.step_size = run["step_size"].get<int64_t>();
-  if (!given("--loss-pairs") && run.contains("loss_pairs")) c.tracking.loss_pairs = run["loss_pairs"].get<std::string>();
+  if (!given("--loss-pairs") && run.contains("loss_pairs"))
+    c.tracking.loss_pairs = run["loss_pairs"].get<std::string>();
   // runs from before the augmentation existed had none
   if (!given("--random-pairs")) c.tracking.random_pairs = run.value("random_pairs", 0.0);
 }
@@ -220,7 +221,8 @@ int main(int argc, char** argv) {
   cli.add_option("--task", c.task, "tracking or pileup")->check(CLI::IsMember({"tracking", "pileup"}));
   cli.add_option("--size", c.size, "paper size preset S, M, L, or ref (the shipped config, default)");
   cli.add_option("--config", c.config_path, "JSON file of model config overrides");
-  cli.add_option("--data", c.data.data, "processed cache, or folder of TrackML events (default: simulate; with --resume: the run's)");
+  cli.add_option("--data", c.data.data,
+                 "processed cache, or folder of TrackML events (default: simulate; with --resume: the run's)");
   cli.add_option("--cache", c.data.cache_dir, "where to build the processed cache");
   cli.add_option("--detector", c.data.detector,
                  "detectors.csv[.gz] for featurising real TrackML events (default: one in or next to the --data "
@@ -236,24 +238,26 @@ int main(int argc, char** argv) {
   cli.add_option("--pileup-events", c.pileup_events, "pile-up events to simulate when no --data is given");
   cli.add_option("--epochs", c.epochs, "epochs (default: the reference's; with --resume: the run's)");
   cli.add_option("--lr", c.lr, "Adam learning rate (default: the reference's; with --resume: continue at this rate)");
-  cli.add_option("--step-size", c.step_size, "StepLR step in epochs, gamma 0.5 (default: the reference's; with --resume: the run's)");
+  cli.add_option("--step-size", c.step_size,
+                 "StepLR step in epochs, gamma 0.5 (default: the reference's; with --resume: the run's)");
   cli.add_option("--seed", c.opt.seed, "seed of the model init, shuffling and dropout (with --resume: the run's)");
   cli.add_option("--device", c.device_name, "cpu or cuda[:N]");
   cli.add_option("--threads", c.threads, "CPU threads (default: all cores)");
   cli.add_option("--out", c.opt.out_dir, "run folder (default runs/<model>-<time>)");
-  cli.add_flag("--resume", c.opt.resume, "continue the run in --out from its last.safetensors, with its data and settings");
+  cli.add_flag("--resume", c.opt.resume,
+               "continue the run in --out from its last.safetensors, with its data and settings");
   cli.add_option("--time-limit", c.time_limit_min, "stop after the epoch that passes this many minutes");
   cli.add_option("--max-steps", c.opt.max_train_steps, "training samples per epoch (default: all)");
   cli.add_flag("--train-metrics", c.opt.train_metrics, "also compute metrics on the training phase");
   cli.add_flag("!--no-test-each-epoch", c.opt.test_each_epoch,
                "evaluate the test split only at the end (the reference evaluates it every epoch)");
   cli.add_option("--loss-pairs", c.tracking.loss_pairs,
-                     "radius (HEPT, default; with --resume: the resumed run's) or knn (Lampa's k = 60 graph)")
-          ->check(CLI::IsMember({"knn", "radius"}));
+                 "radius (HEPT, default; with --resume: the resumed run's) or knn (Lampa's k = 60 graph)")
+      ->check(CLI::IsMember({"knn", "radius"}));
   cli.add_option("--random-pairs", c.tracking.random_pairs,
-                     "HEPT's training-only augmentation: about this fraction of the loss pairs again as random pairs "
-                     "each step (default 0.2 as HEPT; 0: none; with --resume: the resumed run's)")
-          ->check(CLI::NonNegativeNumber);
+                 "HEPT's training-only augmentation: about this fraction of the loss pairs again as random pairs "
+                 "each step (default 0.2 as HEPT; 0: none; with --resume: the resumed run's)")
+      ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(cli, argc, argv);
 
   try {

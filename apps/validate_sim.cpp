@@ -157,7 +157,8 @@ std::string column_distribution_section(const data::Sample& real, const data::Sa
       "| column | barrel, real | barrel, simulated | end-caps, real | end-caps, simulated |\n|---|---|---|---|---|\n";
   for (int64_t c = 0; c < data::kHeptFeatures; ++c)
     md += fmt::format("| {} | {} | {} | {} | {} |\n", kColumnNames[c], column_quantiles(real, c, true),
-                      column_quantiles(sim, c, true), column_quantiles(real, c, false), column_quantiles(sim, c, false));
+                      column_quantiles(sim, c, true), column_quantiles(real, c, false),
+                      column_quantiles(sim, c, false));
   return md;
 }
 
@@ -171,7 +172,8 @@ std::string column_use_section(const data::Sample& real, const data::Sample& sim
       "{:.3f} simulated.\n\n| shuffled column | real | simulated |\n|---|---|---|\n",
       checkpoint_accuracy(real, model), checkpoint_accuracy(sim, model));
   for (int64_t c = 0; c < data::kHeptFeatures; ++c)
-    md += fmt::format("| {} | {:.3f} | {:.3f} |\n", kColumnNames[c], checkpoint_accuracy(with_shuffled_column(real, c), model),
+    md += fmt::format("| {} | {:.3f} | {:.3f} |\n", kColumnNames[c],
+                      checkpoint_accuracy(with_shuffled_column(real, c), model),
                       checkpoint_accuracy(with_shuffled_column(sim, c), model));
   return md;
 }

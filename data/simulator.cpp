@@ -122,8 +122,9 @@ Simulator::Simulator(const Detector& detector, const SimConfig& config)
     throw std::invalid_argument(fmt::format("Simulator: noise_fraction must be in [0, 1) (got {})", config.noise_fraction));
   }
   if (!(config.sigma_z >= 0) || !(config.sigma_xy >= 0)) {
-    throw std::invalid_argument(fmt::format("Simulator: the luminous region's sigma_z and sigma_xy must be >= 0 (got {}, {})",
-                                            config.sigma_z, config.sigma_xy));
+    throw std::invalid_argument(fmt::format(
+        "Simulator: the luminous region's sigma_z and sigma_xy must be >= 0 (got {}, {})", config.sigma_z,
+        config.sigma_xy));
   }
   const auto& mods = detector.modules();
   std::map<std::pair<int32_t, int32_t>, std::vector<uint32_t>> by_layer;
