@@ -28,7 +28,7 @@ std::string default_cache_root() {
 }
 
 std::string detector_next_to(const std::string& events_dir) {
-  for (const fs::path dir : {fs::path(events_dir), fs::absolute(events_dir).parent_path()})
+  for (const fs::path& dir : {fs::path(events_dir), fs::absolute(events_dir).parent_path()})
     for (const char* name : {"detectors.csv", "detectors.csv.gz"})
       if (fs::exists(dir / name)) return (dir / name).string();
   return "";
