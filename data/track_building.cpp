@@ -2,8 +2,10 @@
 #include "data/track_building.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
+#include <memory>
 #include <nanoflann.hpp>
 #include <stdexcept>
 #include <unordered_map>
@@ -98,29 +100,42 @@ double unweighted_trackml_score(const std::vector<int64_t>& pid, const std::vect
   return static_cast<double>(good) / static_cast<double>(total);
 }
 
-TunedClustering tune_clustering(const float* emb, int64_t n, int64_t dim, const std::vector<int64_t>& particle_id) {
-  TunedClustering best;
-  best.score = -1;
-  if (n < 2) return {0.1, 2, 0};
-  const Embeddings pts{emb, n, dim};
-  Tree tree(static_cast<int>(dim), pts, nanoflann::KDTreeSingleIndexAdaptorParams(16));
-  tree.buildIndex();
-  // the scale: median distance to the nearest other hit over a subsample
-  std::vector<double> d1;
-  for (int64_t i = 0; i < n; i += std::max<int64_t>(1, n / 2000)) {
-    uint32_t idx[2];
-    double d2[2];
-    tree.knnSearch(emb + i * dim, 2, idx, d2);
-    d1.push_back(std::sqrt(d2[1]));
+TunedClustering tune_clustering(const std::vector<LabelledEmbedding>& samples) {
+  std::vector<Embeddings> pts;  // the trees keep references: reserved, never reallocated
+  pts.reserve(samples.size());
+  std::vector<std::unique_ptr<Tree>> trees;
+  std::vector<const std::vector<int64_t>*> particle_ids;
+  std::vector<double> d1;  // distance to the nearest other hit, over a subsample of each sample
+  for (const LabelledEmbedding& s : samples) {
+    if (s.n < 2) continue;
+    pts.push_back({s.emb, s.n, s.dim});
+    particle_ids.push_back(&s.particle_id);
+    trees.push_back(
+        std::make_unique<Tree>(static_cast<int>(s.dim), pts.back(), nanoflann::KDTreeSingleIndexAdaptorParams(16)));
+    trees.back()->buildIndex();
+    for (int64_t i = 0; i < s.n; i += std::max<int64_t>(1, s.n / 2000)) {
+      uint32_t idx[2];
+      double d2[2];
+      trees.back()->knnSearch(s.emb + i * s.dim, 2, idx, d2);
+      d1.push_back(std::sqrt(d2[1]));
+    }
   }
+  if (d1.empty()) return {0.1, 2, 0};
   std::nth_element(d1.begin(), d1.begin() + d1.size() / 2, d1.end());
   const double scale = std::max(d1[d1.size() / 2], 1e-6);
-  for (double f = 0.5; f <= 16.0; f *= 1.41421356) {
-    const auto nb = radius_neighbours(tree, pts, f * scale);
-    for (int ms : {1, 2, 3}) {
-      const double s = unweighted_trackml_score(particle_id, dbscan(nb, ms));
-      if (s > best.score) best = {f * scale, ms, s};
+  TunedClustering best;
+  best.score = -1;
+  for (int step = -4; step <= 16; ++step) {  // eps from scale / 2 to 16 scale
+    const double eps = scale * std::exp2(0.25 * step);
+    std::array<double, 3> mean_score{};  // per min_samples 1, 2, 3
+    for (size_t k = 0; k < trees.size(); ++k) {
+      const auto nb = radius_neighbours(*trees[k], pts[k], eps);
+      const std::vector<int64_t>& pid = *particle_ids[k];
+      for (int ms = 1; ms <= 3; ++ms)
+        mean_score[ms - 1] += unweighted_trackml_score(pid, dbscan(nb, ms)) / static_cast<double>(trees.size());
     }
+    for (int ms = 1; ms <= 3; ++ms)
+      if (mean_score[ms - 1] > best.score) best = {eps, ms, mean_score[ms - 1]};
   }
   return best;
 }

@@ -26,8 +26,15 @@ struct TunedClustering {
   int min_samples = 2;
   double score = 0;  // unweighted_trackml_score at the chosen values
 };
-// Tries eps over a geometric grid spanning the embedding's nearest-neighbour distance scale and min_samples in
-// {1, 2, 3}; returns the best.
-TunedClustering tune_clustering(const float* emb, int64_t n, int64_t dim, const std::vector<int64_t>& particle_id);
+// One sample's embedding (row-major [n, dim]) with the particle of each row.
+struct LabelledEmbedding {
+  const float* emb;
+  int64_t n, dim;
+  const std::vector<int64_t>& particle_id;
+};
+// Tries eps over a geometric grid (steps of 2^(1/4)) spanning the embeddings' nearest-neighbour distance scale and
+// min_samples in {1, 2, 3}; returns the values with the best mean score over the samples (several samples make the
+// choice less noisy than one).
+TunedClustering tune_clustering(const std::vector<LabelledEmbedding>& samples);
 
 }  // namespace data

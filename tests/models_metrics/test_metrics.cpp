@@ -225,9 +225,16 @@ TEST_CASE("DBSCAN matches a naive DBSCAN; tuning finds perfect clusters") {
   }
   for (int64_t i = 0; i < n; ++i) if (!want[i]) want[i] = next++;
   CHECK(got == want);
-  const auto tuned = data::tune_clustering(pts.data(), n, dim, pid);
+  const auto tuned = data::tune_clustering({{pts.data(), n, dim, pid}});
   MESSAGE("tuned eps " << tuned.eps << " min_samples " << tuned.min_samples << " score " << tuned.score);
   CHECK(tuned.score > 0.9);
+  // several samples: the mean score; a repeated sample changes nothing, a sample of one hit is skipped
+  const std::vector<int64_t> one_pid{7};
+  const auto twice =
+      data::tune_clustering({{pts.data(), n, dim, pid}, {pts.data(), n, dim, pid}, {pts.data(), 1, dim, one_pid}});
+  CHECK(twice.eps == doctest::Approx(tuned.eps));
+  CHECK(twice.min_samples == tuned.min_samples);
+  CHECK(twice.score == doctest::Approx(tuned.score));
   // one point per particle, far apart: score 1
   std::vector<int64_t> ids(n);
   for (int64_t i = 0; i < n; ++i) ids[i] = pid[i] * 10;
