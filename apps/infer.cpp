@@ -87,6 +87,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 struct LoadedEvent {
   std::vector<data::Sample> samples;
   data::Truth truth;  // empty without a truth file (or for a processed sample)
+  std::string geometry_note;  // printed once the event is known to be usable: the built-in geometry was used
 };
 
 LoadedEvent load_event(const std::string& path, const std::string& detector_path, bool knn_graph, int n_sectors) {
@@ -96,8 +97,10 @@ LoadedEvent load_event(const std::string& path, const std::string& detector_path
     return ev;
   }
   const data::Event event = data::read_event(path);
-  const std::string geometry =
-      detector_path.empty() ? app::detector_next_to(std::filesystem::path(path).parent_path().string()) : detector_path;
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string folder = parent.empty() ? "." : parent.string();
+  const std::string geometry = app::find_detector(folder, detector_path);
+  if (geometry.empty()) ev.geometry_note = app::builtin_geometry_note(folder);
   const data::Detector loaded = geometry.empty() ? data::Detector{} : data::read_detectors(geometry);
   const data::Detector& det = geometry.empty() ? data::builtin_detector() : loaded;
   data::FeatureOptions fo;
@@ -353,6 +356,7 @@ int main(int argc, char** argv) {
     int64_t total_hits = 0;
     for (const data::Sample& smp : ev.samples) check_sample(smp, event_path), total_hits += smp.num_hits();
     if (total_hits == 0) throw std::runtime_error(fmt::format("{}: the event has no pixel hits", event_path));
+    if (!ev.geometry_note.empty()) fmt::print(stderr, "{}\n", ev.geometry_note);
     if (ev.samples.size() > 1)
       fmt::print("  ({} phi sectors; each hit's track candidate from its nearest sector)\n", ev.samples.size());
     // ---- embeddings

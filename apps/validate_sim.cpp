@@ -2,7 +2,8 @@
 // docs/simulation-validation.md plus the plot docs/simulation-validation.svg.
 //   validate_sim [--real DIR] [--detector detectors.csv] [--docs DIR] [--seed S] [--mu 200] [--hept-checkpoint PT]
 // Real references: event000001001 (full hits-only event: hits per layer, particle spectra, nhits) and
-// event000000001 (truth + cells: cluster sizes per volume). With HEPT's published checkpoint (trained on real
+// event000000001 (truth + cells: cluster sizes per volume, the pixel clusters' charge and length against the crossing
+// their true momentum predicts). With HEPT's published checkpoint (trained on real
 // events), also what a trained model sees: its accuracy on the real sample and on the simulated event sub-sampled by
 // particle to the same density, next to embeddings made of raw input columns.
 #include <algorithm>
@@ -60,23 +61,31 @@ Spectra spectra(const data::Particles& p) {
   return s;
 }
 
+// The cells' extent and summed value of every hit that has cells.
+struct ClusterExtent {
+  int32_t u0 = 1 << 30, u1 = -1, v0 = 1 << 30, v1 = -1;
+  double charge = 0;
+};
+
+std::unordered_map<int64_t, ClusterExtent> cluster_extents(const data::Cells& cells) {
+  std::unordered_map<int64_t, ClusterExtent> out;
+  for (size_t c = 0; c < cells.size(); ++c) {
+    ClusterExtent& r = out[cells.hit_id[c]];
+    r.u0 = std::min(r.u0, cells.ch0[c]);
+    r.u1 = std::max(r.u1, cells.ch0[c]);
+    r.v0 = std::min(r.v0, cells.ch1[c]);
+    r.v1 = std::max(r.v1, cells.ch1[c]);
+    r.charge += cells.value[c];
+  }
+  return out;
+}
+
 // Mean cluster size along u and v per volume, over the hits of particles (noise excluded).
 std::map<int32_t, std::pair<double, double>> cluster_sizes(const data::Event& ev) {
   std::unordered_map<int64_t, size_t> row;
   for (size_t i = 0; i < ev.hits.size(); ++i) row[ev.hits.hit_id[i]] = i;
-  struct Range {
-    int32_t u0 = 1 << 30, u1 = -1, v0 = 1 << 30, v1 = -1;
-  };
-  std::unordered_map<int64_t, Range> ranges;
-  for (size_t c = 0; c < ev.cells.size(); ++c) {
-    Range& r = ranges[ev.cells.hit_id[c]];
-    r.u0 = std::min(r.u0, ev.cells.ch0[c]);
-    r.u1 = std::max(r.u1, ev.cells.ch0[c]);
-    r.v0 = std::min(r.v0, ev.cells.ch1[c]);
-    r.v1 = std::max(r.v1, ev.cells.ch1[c]);
-  }
   std::map<int32_t, std::array<double, 3>> acc;
-  for (const auto& [hit_id, r] : ranges) {
+  for (const auto& [hit_id, r] : cluster_extents(ev.cells)) {
     const size_t i = row.at(hit_id);
     if (ev.truth.particle_id[i] == 0) continue;
     auto& a = acc[ev.hits.volume_id[i]];
@@ -87,6 +96,103 @@ std::map<int32_t, std::pair<double, double>> cluster_sizes(const data::Event& ev
   std::map<int32_t, std::pair<double, double>> out;
   for (const auto& [v, a] : acc) out[v] = {a[0] / a[2], a[1] / a[2]};
   return out;
+}
+
+// A pixel particle hit's cluster next to the straight crossing its true momentum predicts in its module.
+struct PixelCluster {
+  bool barrel = false;
+  int cells_v = 0;           // cluster length along v (cells)
+  double projected_v = 0;    // |p_v / p_w| * module_t / pitch_v: the crossing's projection along v, in pitches
+  double charge_per_mm = 0;  // summed cell values / (module_t / |p_w / |p||)
+};
+
+std::vector<PixelCluster> pixel_clusters(const data::Event& ev, const data::Detector& det) {
+  const auto extents = cluster_extents(ev.cells);
+  std::vector<PixelCluster> out;
+  for (size_t i = 0; i < ev.hits.size(); ++i) {
+    const int32_t volume = ev.hits.volume_id[i];
+    const auto it = extents.find(ev.hits.hit_id[i]);
+    if (volume < 7 || volume > 9 || ev.truth.particle_id[i] == 0 || it == extents.end()) continue;
+    const data::Module* m = det.find(volume, ev.hits.layer_id[i], ev.hits.module_id[i]);
+    const std::array<double, 3> p = {ev.truth.tpx[i], ev.truth.tpy[i], ev.truth.tpz[i]};
+    const double norm = std::sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]);
+    if (m == nullptr || norm == 0) continue;
+    std::array<double, 3> local{};  // unit direction in (u, v, w)
+    for (int l = 0; l < 3; ++l)
+      for (int x = 0; x < 3; ++x) local[l] += m->rot[x][l] * p[x] / norm;
+    if (std::abs(local[2]) < 1e-3) continue;
+    out.push_back({volume == 8, it->second.v1 - it->second.v0 + 1,
+                   std::abs(local[1] / local[2]) * m->thickness / m->pitch_v,
+                   it->second.charge * std::abs(local[2]) / m->thickness});
+  }
+  return out;
+}
+
+// Cells' values of the pixel hits (volumes 7-9), barrel or disks.
+std::vector<double> pixel_cell_values(const data::Event& ev, bool barrel) {
+  std::unordered_map<int64_t, int32_t> volume;
+  for (size_t i = 0; i < ev.hits.size(); ++i) volume[ev.hits.hit_id[i]] = ev.hits.volume_id[i];
+  std::vector<double> out;
+  for (size_t c = 0; c < ev.cells.size(); ++c) {
+    const int32_t v = volume.at(ev.cells.hit_id[c]);
+    if (v >= 7 && v <= 9 && (v == 8) == barrel) out.push_back(ev.cells.value[c]);
+  }
+  return out;
+}
+
+std::string quantiles_text(const std::vector<double>& v, std::initializer_list<double> qs, int digits) {
+  std::string out;
+  for (double q : qs) out += fmt::format("{}{:.{}f}", out.empty() ? "" : " / ", quantile(v, q), digits);
+  return out;
+}
+
+// Mean and count, or "-" under 5 values.
+std::string mean_text(const std::vector<double>& v) {
+  if (v.size() < 5) return "-";
+  double s = 0;
+  for (double x : v) s += x;
+  return fmt::format("{:.2f} ({})", s / double(v.size()), v.size());
+}
+
+// How the digitiser is calibrated (data/digitize.h): charge per mm of path, cluster length along v against the
+// crossing's projection, and the cells' values, real event 1 against the simulated event, pixel barrel and disks.
+std::string cluster_calibration_section(const data::Event& real, const data::Event& sim, const data::Detector& det) {
+  const auto real_cl = pixel_clusters(real, det), sim_cl = pixel_clusters(sim, det);
+  auto select = [](const std::vector<PixelCluster>& cl, bool barrel, double lo, double hi, bool charge) {
+    std::vector<double> out;
+    for (const PixelCluster& c : cl)
+      if (c.barrel == barrel && c.projected_v >= lo && c.projected_v < hi)
+        out.push_back(charge ? c.charge_per_mm : double(c.cells_v));
+    return out;
+  };
+  std::string md =
+      "\n## Pixel cluster calibration\n\n"
+      "Particle hits of the pixel volumes; each cluster next to the straight crossing its true momentum (truth tpx, "
+      "tpy, tpz) predicts through a sensor `module_t` deep. The digitiser (data/digitize.h) is tuned to these "
+      "tables.\n\n"
+      "| summed cell value per mm of path, q10 / q50 / q90 | real event 1 | simulated |\n|---|---|---|\n";
+  for (bool barrel : {true, false}) {
+    md += fmt::format("| {} | {} | {} |\n", barrel ? "barrel" : "disks",
+                      quantiles_text(select(real_cl, barrel, 0, 1e9, true), {0.1, 0.5, 0.9}, 3),
+                      quantiles_text(select(sim_cl, barrel, 0, 1e9, true), {0.1, 0.5, 0.9}, 3));
+  }
+  md += "\nMean cluster length along v (cells; hits in brackets) against the crossing's projection along v "
+        "(pitches):\n\n| projection | barrel, real | barrel, simulated | disks, real | disks, simulated |\n"
+        "|---|---|---|---|---|\n";
+  const double edges[] = {0, 0.25, 0.5, 1, 2, 4, 8, 16, 1e9};
+  for (size_t b = 0; b + 1 < std::size(edges); ++b) {
+    const double lo = edges[b], hi = edges[b + 1];
+    md += fmt::format("| {} | {} | {} | {} | {} |\n", hi > 1e8 ? fmt::format(">= {}", lo) : fmt::format("{} - {}", lo, hi),
+                      mean_text(select(real_cl, true, lo, hi, false)), mean_text(select(sim_cl, true, lo, hi, false)),
+                      mean_text(select(real_cl, false, lo, hi, false)), mean_text(select(sim_cl, false, lo, hi, false)));
+  }
+  md += "\n| cell value, q01 / q10 / q50 / q90 | real event 1 | simulated |\n|---|---|---|\n";
+  for (bool barrel : {true, false}) {
+    md += fmt::format("| {} | {} | {} |\n", barrel ? "barrel" : "disks",
+                      quantiles_text(pixel_cell_values(real, barrel), {0.01, 0.1, 0.5, 0.9}, 4),
+                      quantiles_text(pixel_cell_values(sim, barrel), {0.01, 0.1, 0.5, 0.9}, 4));
+  }
+  return md;
 }
 
 int noise_hits(const data::Event& ev) {
@@ -138,19 +244,29 @@ double checkpoint_accuracy(const data::Sample& s, models::TrackingModel& model) 
 constexpr const char* kColumnNames[data::kHeptFeatures] = {
     "r", "phi", "z", "eta_rz", "u", "v", "charge_frac", "leta", "lphi", "lx", "ly", "lz", "geta", "gphi", "layer/10"};
 
+// A sample's input columns and per-hit labels as host vectors.
+struct HostSample {
+  int64_t d = 0;
+  std::vector<float> x;  // [N, d]
+  std::vector<int64_t> layer, particle_id;
+};
+
+HostSample to_host(const data::Sample& s) {
+  return {s.x.size(1), s.x.contiguous().to_vector<float>(), s.layer.to_vector<int64_t>(),
+          s.particle_id.to_vector<int64_t>()};
+}
+
 // "q10 / q50 / q90" of input column `column` over the particle hits of `s` in the barrel (layers 7-10) or end-caps.
-std::string column_quantiles(const data::Sample& s, int64_t column, bool barrel) {
-  const int64_t d = s.x.size(1);
-  const std::vector<float> x = s.x.contiguous().to_vector<float>();  // [N, d]
-  const std::vector<int64_t> layer = s.layer.to_vector<int64_t>(), pid = s.particle_id.to_vector<int64_t>();
+std::string column_quantiles(const HostSample& s, int64_t column, bool barrel) {
   std::vector<double> values;
-  for (size_t i = 0; i < layer.size(); ++i)
-    if (pid[i] != 0 && (layer[i] >= 7 && layer[i] <= 10) == barrel) values.push_back(x[i * d + column]);
+  for (size_t i = 0; i < s.layer.size(); ++i)
+    if (s.particle_id[i] != 0 && (s.layer[i] >= 7 && s.layer[i] <= 10) == barrel) values.push_back(s.x[i * s.d + column]);
   return fmt::format("{:.3g} / {:.3g} / {:.3g}", quantile(values, 0.1), quantile(values, 0.5), quantile(values, 0.9));
 }
 
 // The input columns' distributions over the particle hits, real against simulated, barrel and end-caps.
-std::string column_distribution_section(const data::Sample& real, const data::Sample& sim) {
+std::string column_distribution_section(const data::Sample& real_sample, const data::Sample& sim_sample) {
+  const HostSample real = to_host(real_sample), sim = to_host(sim_sample);
   std::string md =
       "\n### Input columns, real against simulated\n\n"
       "Quantiles 10% / 50% / 90% of each column over the particle hits (noise excluded) of the two events above.\n\n"
@@ -329,6 +445,7 @@ int main(int argc, char** argv) {
       const auto s = sim_cl.count(v) ? sim_cl.at(v) : std::pair<double, double>{0, 0};
       md += fmt::format("| {} | {:.2f} | {:.2f} | {:.2f} | {:.2f} |\n", v, r.first, s.first, r.second, s.second);
     }
+    md += cluster_calibration_section(cells, sim, det);
     if (hept_checkpoint.empty() && std::filesystem::exists(real_dir + "/../hept/tracking-60k-model.pt"))
       hept_checkpoint = real_dir + "/../hept/tracking-60k-model.pt";
     if (!hept_checkpoint.empty()) md += model_view_section(hept_checkpoint, cells, sim, det);

@@ -17,6 +17,12 @@ struct Cell {
   double q;
 };
 
+bool is_pixel_disk(const Module& m) { return !is_strip(m) && std::abs(m.rot[2][2]) > 0.5; }
+
+double sensor_depth(const Module& m, const DigitizeConfig& cfg) {
+  return is_pixel_disk(m) ? cfg.pixel_disk_depth * m.thickness : m.thickness;
+}
+
 double charge_spread(const Module& m, const DigitizeConfig& cfg) {
   if (!is_strip(m)) return cfg.spread_pixel;
   return m.pitch_v < 5 ? cfg.spread_short_strip : cfg.spread_long_strip;
@@ -40,16 +46,18 @@ void deposit(std::vector<Cell>& cells, int32_t c0, int32_t c1, double q) {
   cells.push_back({c0, c1, q});
 }
 
-// Charge deposited along the path through the thickness, drifted and spread, binned on the pitch grid.
+// Charge deposited along the path through the sensor depth, drifted and spread, binned on the pitch grid; in units of
+// path length (mm) times the crossing's charge fluctuation.
 std::vector<Cell> collect_charge(const Module& m, double u, double v, const Vec3& dir, double bz,
                                  const DigitizeConfig& cfg, Rng& rng) {
   const double dw = std::abs(dir[2]) < 0.02 ? (dir[2] < 0 ? -0.02 : 0.02) : dir[2];
-  const double t = m.thickness, path = t / std::abs(dw);
+  const double t = sensor_depth(m, cfg), path = t / std::abs(dw);
   const auto lor = lorentz_shift(m, bz, cfg.lorentz_tan);
   const double span_u = std::abs(dir[0] / dw) * t + std::abs(lor[0]) * t;
   const double span_v = std::abs(dir[1] / dw) * t + std::abs(lor[1]) * t;
-  const int steps = std::clamp(int(std::ceil(4 * std::max(span_u / m.pitch_u, span_v / m.pitch_v))) + 4, 4, 1024);
-  const double sigma = charge_spread(m, cfg), fluct = std::exp(0.25 * rng.normal());
+  const double span_pitches = std::max(span_u / m.pitch_u, span_v / m.pitch_v);
+  const int steps = std::clamp(int(std::ceil(cfg.slices_per_pitch * (span_pitches + 1))), 4, 8192);
+  const double sigma = charge_spread(m, cfg), fluct = std::exp(cfg.charge_fluctuation * rng.normal());
   const int nu = cells_u(m), nv = cells_v(m);
   std::vector<Cell> cells;
   for (int i = 0; i < steps; ++i) {
@@ -76,12 +84,13 @@ Cluster digitize(const Module& m, double u, double v, const Vec3& dir, double bz
                      m.thickness});
   }
   const double qmax = std::max_element(cells.begin(), cells.end(), [](auto& a, auto& b) { return a.q < b.q; })->q;
-  std::erase_if(cells, [&](const Cell& c) { return c.q < cfg.threshold * qmax; });
+  const bool strip = is_strip(m);
+  const double q_min = strip ? cfg.strip_threshold * qmax : std::min(cfg.min_cell_charge / cfg.charge_per_mm, qmax);
+  std::erase_if(cells, [&](const Cell& c) { return c.q < q_min; });
   std::sort(cells.begin(), cells.end(), [](const Cell& a, const Cell& b) {
     return a.c0 != b.c0 ? a.c0 < b.c0 : a.c1 < b.c1;
   });
   Cluster cl;
-  const bool strip = is_strip(m);
   double wsum = 0, su = 0, sv = 0;
   for (const Cell& c : cells) {
     const double value = strip ? 1.0 : c.q * cfg.charge_per_mm;

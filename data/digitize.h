@@ -1,5 +1,5 @@
 // Digitisation of one module crossing into TrackML cells: the charge of the straight path through the sensor
-// thickness (Lorentz drift where the field is across the sensor, a Gaussian charge spread per sensor technology)
+// depth (Lorentz drift where the field is across the sensor, a Gaussian charge spread per sensor technology)
 // is binned onto the pitch grid (ch0 = u index, ch1 = v index, origin at (-max_hu, -hv)); the reconstructed hit
 // position is the (charge-weighted) centroid of the fired cells on the module mid-plane.
 #pragma once
@@ -11,13 +11,20 @@
 
 namespace data::sim {
 
+// Calibrated on the real sample event's pixel cells (docs/simulation-validation.md, "Cluster calibration"): the
+// charge is 1.0 per mm of path with a ~6% spread, cells fire down to ~1e-4, and the pixel disks' clusters are as
+// long along v and as charged as a sensor 2 module_t deep, the barrel's as one module_t deep.
 struct DigitizeConfig {
-  double lorentz_tan = 0.1;      // tan of the Lorentz angle (barrel, field across the sensor)
-  double spread_pixel = 0.003;   // Gaussian charge spread (mm) per technology (tuned to the real cluster sizes)
+  double lorentz_tan = 0.1;          // tan of the Lorentz angle (barrel, field across the sensor)
+  double spread_pixel = 0.001;       // Gaussian charge spread (mm) per technology (tuned to the real cluster sizes)
   double spread_short_strip = 0.015;
   double spread_long_strip = 0.06;
-  double charge_per_mm = 1.5;    // pixel cell value per mm of path (strips read out binary, value 1)
-  double threshold = 0.1;        // a cell fires above this fraction of the mean charge per cell
+  double pixel_disk_depth = 2.0;     // depth of a pixel-disk sensor in units of module_t (1 for all others)
+  double charge_per_mm = 1.0;        // pixel cell value per mm of path (strips read out binary, value 1)
+  double charge_fluctuation = 0.06;  // log-normal width of a crossing's total charge
+  int slices_per_pitch = 32;         // charge slices along the path per pitch of its longest projection
+  double min_cell_charge = 1e-4;     // a pixel cell fires above this value
+  double strip_threshold = 0.1;      // a strip fires above this fraction of the cluster's largest charge
 };
 
 struct Cluster {

@@ -14,6 +14,9 @@
 namespace data::sim {
 
 constexpr double kKaggleSigmaZ = 5.5, kThroughputSigmaZ = 55;
+// Bumped whenever the same config and seed give different events; the default cache folders carry it, so a cache
+// simulated by an older version is not reused. 2: digitiser calibrated on the real cells (2026-12-05).
+constexpr int kSimulationVersion = 2;
 
 struct SimConfig {
   uint64_t seed = 1;

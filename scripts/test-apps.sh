@@ -50,6 +50,8 @@ EV="$T/events/event000001000"
 "$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --event "$EV" --out "$T/infer" --plot > "$T/infer.txt" 2>&1 \
   && grep -q trackml_score "$T/infer/metrics.json" && [[ -s "$T/infer/submission.csv" && -s "$T/infer/event.svg" ]] \
   && ok "infer outputs" || { bad "infer"; cat "$T/infer.txt"; }
+grep -q "note: no detectors.csv in or next to $T/events" "$T/infer.txt" \
+  && ok "infer notes the built-in geometry" || bad "infer: no note for the built-in geometry"
 # infer embeds the event in the 10 sectors the model was trained on; every pixel hit once, as with the whole event
 "$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --event "$EV" --sectors 1 --out "$T/infer1" > "$T/infer1.txt" 2>&1 \
   && grep -q '"sectors": 10$' "$T/infer/metrics.json" && grep -q '"sectors": 1$' "$T/infer1/metrics.json" \

@@ -34,6 +34,20 @@ std::string detector_next_to(const std::string& events_dir) {
   return "";
 }
 
+std::string find_detector(const std::string& events_dir, const std::string& requested) {
+  if (!requested.empty()) {
+    if (!fs::exists(requested)) throw std::runtime_error(fmt::format("--detector {}: no such file", requested));
+    return requested;
+  }
+  return detector_next_to(events_dir);
+}
+
+std::string builtin_geometry_note(const std::string& events_dir) {
+  return fmt::format("note: no detectors.csv in or next to {}: features use the built-in TrackML geometry, as "
+                     "simulated events do (real events need --detector: the official file numbers the end-cap "
+                     "modules differently)", events_dir);
+}
+
 namespace {
 
 std::string cache_name(const DataRequest& r) {
@@ -63,19 +77,6 @@ void simulate_events(const std::string& dir, const DataRequest& r) {
   progress.finish("done");
 }
 
-// The geometry for featurising the TrackML files in `events_dir` ("" = the built-in one).
-std::string find_detector(const std::string& events_dir, const std::string& requested) {
-  if (!requested.empty()) {
-    if (!fs::exists(requested)) throw std::runtime_error(fmt::format("--detector {}: no such file", requested));
-    return requested;
-  }
-  if (std::string found = detector_next_to(events_dir); !found.empty()) return found;
-  fmt::print(stderr, "note: no detectors.csv in or next to {}: features use the built-in TrackML geometry, as "
-                     "simulated events do (real events need --detector: the official file numbers the end-cap "
-                     "modules differently)\n", events_dir);
-  return "";
-}
-
 // Refuses a cache that was featurised with another geometry than `detector`.
 void check_cache_detector(const std::string& cache, const std::string& detector) {
   std::ifstream f(fs::path(cache) / "manifest.json");
@@ -101,8 +102,9 @@ void build(const std::string& events_dir, const std::string& cache, const DataRe
 
 std::string resolve_tracking_dataset(const DataRequest& r) {
   if (r.data.empty()) {
-    const std::string root = fmt::format("{}/sim-mu{}-sz{}-n{}-seed{}", default_cache_root(), r.sim_mu,
-                                         r.sim_sigma_z, r.sim_events, r.sim_seed);
+    const std::string root = fmt::format("{}/sim-v{}-mu{}-sz{}-n{}-seed{}", default_cache_root(),
+                                         data::sim::kSimulationVersion, r.sim_mu, r.sim_sigma_z, r.sim_events,
+                                         r.sim_seed);
     const std::string cache = r.cache_dir.empty() ? fmt::format("{}/{}", root, cache_name(r)) : r.cache_dir;
     if (has_manifest(cache)) return cache;
     simulate_events(root + "/events", r);
@@ -118,6 +120,7 @@ std::string resolve_tracking_dataset(const DataRequest& r) {
   const std::string cache = r.cache_dir.empty() ? fmt::format("{}/{}", r.data, cache_name(r)) : r.cache_dir;
   DataRequest request = r;
   request.detector = find_detector(r.data, r.detector);
+  if (request.detector.empty()) fmt::print(stderr, "{}\n", builtin_geometry_note(r.data));
   if (has_manifest(cache)) check_cache_detector(cache, request.detector);
   else build(r.data, cache, request);
   return cache;

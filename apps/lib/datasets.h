@@ -25,6 +25,14 @@ struct DataRequest {
 // layout: train_1/ next to detectors.csv), or "" when there is none.
 std::string detector_next_to(const std::string& events_dir);
 
+// The geometry for featurising the TrackML files in `events_dir`: `requested` (which must exist, else
+// std::runtime_error), else the one detector_next_to finds, else "" (the built-in geometry).
+std::string find_detector(const std::string& events_dir, const std::string& requested);
+
+// The note to print when the files in `events_dir` are featurised with the built-in geometry: fine for simulated
+// events, wrong for real ones (the official file numbers the end-cap modules differently).
+std::string builtin_geometry_note(const std::string& events_dir);
+
 // The default folder for simulated data: $HEP_CACHE, else $XDG_CACHE_HOME/hepengine, else ~/.cache/hepengine.
 std::string default_cache_root();
 
