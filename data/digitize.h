@@ -11,7 +11,7 @@
 
 namespace data::sim {
 
-// Calibrated on the real sample event's pixel cells (docs/simulation-validation.md, "Cluster calibration"): the
+// Calibrated on the real sample event's pixel cells (docs/simulation-validation.md, "Pixel cluster calibration"): the
 // charge is 1.0 per mm of path with a ~6% spread, cells fire down to ~1e-4, and the pixel disks' clusters are as
 // long along v and as charged as a sensor 2 module_t deep, the barrel's as one module_t deep.
 struct DigitizeConfig {
