@@ -182,9 +182,10 @@ std::string cluster_calibration_section(const data::Event& real, const data::Eve
   const double edges[] = {0, 0.25, 0.5, 1, 2, 4, 8, 16, 1e9};
   for (size_t b = 0; b + 1 < std::size(edges); ++b) {
     const double lo = edges[b], hi = edges[b + 1];
-    md += fmt::format("| {} | {} | {} | {} | {} |\n", hi > 1e8 ? fmt::format(">= {}", lo) : fmt::format("{} - {}", lo, hi),
-                      mean_text(select(real_cl, true, lo, hi, false)), mean_text(select(sim_cl, true, lo, hi, false)),
-                      mean_text(select(real_cl, false, lo, hi, false)), mean_text(select(sim_cl, false, lo, hi, false)));
+    const std::string bin = hi > 1e8 ? fmt::format(">= {}", lo) : fmt::format("{} - {}", lo, hi);
+    md += fmt::format("| {} | {} | {} | {} | {} |\n", bin, mean_text(select(real_cl, true, lo, hi, false)),
+                      mean_text(select(sim_cl, true, lo, hi, false)), mean_text(select(real_cl, false, lo, hi, false)),
+                      mean_text(select(sim_cl, false, lo, hi, false)));
   }
   md += "\n| cell value, q01 / q10 / q50 / q90 | real event 1 | simulated |\n|---|---|---|\n";
   for (bool barrel : {true, false}) {
@@ -260,7 +261,8 @@ HostSample to_host(const data::Sample& s) {
 std::string column_quantiles(const HostSample& s, int64_t column, bool barrel) {
   std::vector<double> values;
   for (size_t i = 0; i < s.layer.size(); ++i)
-    if (s.particle_id[i] != 0 && (s.layer[i] >= 7 && s.layer[i] <= 10) == barrel) values.push_back(s.x[i * s.d + column]);
+    if (s.particle_id[i] != 0 && (s.layer[i] >= 7 && s.layer[i] <= 10) == barrel)
+      values.push_back(s.x[i * s.d + column]);
   return fmt::format("{:.3g} / {:.3g} / {:.3g}", quantile(values, 0.1), quantile(values, 0.5), quantile(values, 0.9));
 }
 
