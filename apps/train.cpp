@@ -93,6 +93,8 @@ void take_resumed_run_settings(const Json& run, const CLI::App& cli, Cli& c) {
   if (!given("--seed") && run.contains("seed")) c.opt.seed = run["seed"].get<uint64_t>();
   if (!given("--epochs") && run.contains("epochs")) c.epochs = run["epochs"].get<int>();
   if (!given("--step-size") && run.contains("step_size")) c.step_size = run["step_size"].get<int64_t>();
+  if (!given("--schedule")) c.opt.scheduler = run.value("schedule", std::string("step"));
+  if (!given("--warmup")) c.opt.warmup_steps = run.value("warmup_steps", int64_t{0});
   if (!given("--loss-pairs") && run.contains("loss_pairs"))
     c.tracking.loss_pairs = run["loss_pairs"].get<std::string>();
   // runs from before the augmentation existed had none
@@ -152,6 +154,7 @@ int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
   c.opt.config_json = model->config().dump();
   Json run = {{"task", "tracking"}, {"model", c.model_name}, {"config", model->config()}, {"data", cache},
               {"lr", c.opt.lr}, {"epochs", c.opt.epochs}, {"step_size", c.opt.step_size},
+              {"schedule", c.opt.scheduler}, {"warmup_steps", c.opt.warmup_steps},
               {"seed", c.opt.seed}, {"device", device.str()}, {"loss_pairs", c.tracking.loss_pairs},
               {"random_pairs", c.tracking.random_pairs}};
   app::TrackingTask task(cache, *model, device, c.tracking);
@@ -187,6 +190,9 @@ int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
 }
 
 int run_pileup(Cli& c, const Json& overrides, engine::Device device) {
+  if (c.opt.scheduler != "step" || c.opt.warmup_steps != 0)
+    throw std::runtime_error("--schedule and --warmup are for tracking; pile-up training reduces the rate on a "
+                             "validation-loss plateau, as HEPT's pile-up trainer");
   const std::string dir = app::resolve_pileup_dataset(c.data.data, c.pileup_events, c.data.sim_seed);
   finish_options(c, c.model_name);
   c.opt.scheduler = "plateau";
@@ -256,6 +262,12 @@ int main(int argc, char** argv) {
   cli.add_option("--lr", c.lr, "Adam learning rate (default: the reference's; with --resume: continue at this rate)");
   cli.add_option("--step-size", c.step_size,
                  "StepLR step in epochs, gamma 0.5 (default: the reference's; with --resume: the run's)");
+  cli.add_option("--schedule", c.opt.scheduler,
+                 "tracking: step (StepLR, the reference's, default) or cosine (per step: --warmup steps of linear "
+                 "warm-up, then cosine annealing to 0 at the end of --epochs; with --resume: the run's)")
+      ->check(CLI::IsMember({"step", "cosine"}));
+  cli.add_option("--warmup", c.opt.warmup_steps, "--schedule cosine: warm-up steps from lr / 10 (default 0)")
+      ->check(CLI::NonNegativeNumber);
   cli.add_option("--seed", c.opt.seed, "seed of the model init, shuffling and dropout (with --resume: the run's)");
   cli.add_option("--device", c.device_name, "cpu or cuda[:N]");
   cli.add_option("--threads", c.threads, "CPU threads (default: all cores)");

@@ -2,6 +2,7 @@
 // the feature options and the train/valid/test split, so training never re-parses CSV. See docs/data.md.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,8 @@ namespace data {
 struct CacheOptions {
   FeatureOptions features;     // n_sectors 10 -> tracking-6k, 1 -> tracking-60k
   std::string detector_path;   // detectors.csv; empty = the built-in geometry
+  // called after each event, with the events done so far and in all (from one thread at a time)
+  std::function<void(size_t done, size_t total)> on_event_done;
 };
 
 struct CacheEntry {
@@ -34,7 +37,7 @@ void save_sample(const std::string& path, const Sample& sample);
 Sample load_sample(const std::string& path);
 
 // Builds the cache from event prefixes and/or folders of TrackML files (each input that is a folder contributes all
-// its events). Writes <out_dir>/eventNNNNNNNNN_sS.safetensors and <out_dir>/manifest.json (atomically, last).
+// its events). Events are featurised in parallel on the engine's CPU threads. Writes <out_dir>/eventNNNNNNNNN_sS.safetensors and <out_dir>/manifest.json (atomically, last).
 void build_cache(const std::vector<std::string>& inputs, const std::string& out_dir, const CacheOptions& options);
 
 // Reads manifest.json of a cache folder; lists and loads the samples of each split.

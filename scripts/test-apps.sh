@@ -43,6 +43,15 @@ expect_error "resume with other data" "run's own data" "$BUILD/apps/train" --out
 "$BUILD/apps/train" --out "$T/run" --resume --epochs 4 --max-steps 2 --lr 2e-4 --data "$T/events" --threads 2 > "$T/resume2.txt" 2>&1 \
   && grep -q "resuming at lr 0.0002" "$T/resume2.txt" && tail -1 "$T/run/metrics.jsonl" | grep -q '"lr":0.0002' \
   && ok "resume --lr continues at the new rate" || { bad "resume --lr"; tail -5 "$T/resume2.txt"; }
+# --schedule cosine: per step, one warm-up step from lr / 10, then cosine annealing to 0 at the last of 2 x 2 steps
+# (1e-3 x (1 + cos(pi / 3)) / 2 = 7.5e-4 after epoch 1); the run stops there at its time limit, and the resumed run
+# keeps the schedule and ends at 0
+"$BUILD/apps/train" --model hmambav2 --size S --data "$T/events" --sectors 10 --epochs 2 --max-steps 2 --lr 1e-3 \
+  --schedule cosine --warmup 1 --time-limit 1e-4 --seed 5 --loss-pairs knn --out "$T/cos" --threads 2 > "$T/cos.txt" 2>&1 \
+  && "$BUILD/apps/train" --out "$T/cos" --resume --max-steps 2 --threads 2 > "$T/cos2.txt" 2>&1 \
+  && grep -q '"schedule": "cosine",' "$T/cos/run.json" && sed -n 1p "$T/cos/metrics.jsonl" | grep -q '"lr":0.00075' \
+  && tail -1 "$T/cos/metrics.jsonl" | grep -q '"lr":0.0,' && ok "cosine schedule, resumed" \
+  || { bad "cosine schedule"; tail -3 "$T/cos.txt" "$T/cos2.txt"; cat "$T/cos/metrics.jsonl"; }
 # the resumed runs kept the run's kNN loss pairs instead of the default radius pairs (no radius cache was built)
 [[ -z $(find "$T" -type d -name 'cache-*-radius') && -n $(find "$T" -type d -name 'cache-*-knn') ]] \
   && ok "resume keeps the run's loss pairs" || bad "resume keeps the run's loss pairs"
@@ -90,5 +99,7 @@ for kind in hits cells particles truth; do head -1 "$T/bad/event000001000-$kind.
 expect_error "empty event" "no pixel hits\|empty" "$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --event "$T/empty/event000000001" --out "$T/o3"
 expect_error "checkpoint of another model" "hmambav2" "$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --model hept --event "$EV" --out "$T/o4"
 expect_error "missing checkpoint" "nope.safetensors" "$BUILD/apps/infer" --checkpoint "$T/nope.safetensors" --event "$EV" --out "$T/o5"
+expect_error "pile-up with a tracking schedule" "for tracking" "$BUILD/apps/train" --task pileup --model hmambav2 \
+  --schedule cosine --out "$T/o7"
 expect_error "unknown model" "unknown model" "$BUILD/apps/train" --model nosuchmodel --data "$T/events" --out "$T/o6"
 exit $FAIL

@@ -4,9 +4,12 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <stdexcept>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +18,7 @@
 #include "data/detector.h"
 #include "data/simulator.h"
 #include "data/trackml_io.h"
+#include "engine/parallel.h"
 
 namespace app {
 
@@ -68,12 +72,24 @@ void simulate_events(const std::string& dir, const DataRequest& r) {
   Progress progress(fmt::format("simulating {} events (mu {}, vertex z spread {} mm) into {}", r.sim_events, r.sim_mu,
                                 r.sim_sigma_z, dir),
                     r.sim_events, 5);
-  for (int i = 0; i < r.sim_events; ++i) {
-    const int64_t id = i + 1;
-    const std::string prefix = data::event_prefix(dir, id);
-    if (!fs::exists(prefix + "-hits.csv.gz")) data::write_event(prefix, sim.simulate(id), /*gzip=*/true);
-    progress.update(i + 1, fmt::format("event {}", id));
-  }
+  std::mutex progress_mutex;
+  int64_t done = 0;
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(r.sim_events));
+  engine::parallel_for(0, r.sim_events, 1, [&](int64_t begin, int64_t end) {  // one event per thread at a time
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t id = i + 1;
+      const std::string prefix = data::event_prefix(dir, id);
+      try {
+        if (!fs::exists(prefix + "-hits.csv.gz")) data::write_event(prefix, sim.simulate(id), /*gzip=*/true);
+      } catch (...) {
+        errors[static_cast<size_t>(i)] = std::current_exception();
+      }
+      const std::lock_guard<std::mutex> lock(progress_mutex);
+      progress.update(++done, fmt::format("event {}", id));
+    }
+  });
+  for (const auto& error : errors)
+    if (error) std::rethrow_exception(error);
   progress.finish("done");
 }
 
@@ -93,9 +109,12 @@ void build(const std::string& events_dir, const std::string& cache, const DataRe
   options.features.n_sectors = r.n_sectors;
   options.features.radius_pairs = r.radius_pairs;
   options.detector_path = r.detector;
-  fmt::print(stderr, "building the processed cache {} from {} ({} sector(s) per event)\n", cache, events_dir,
-             r.n_sectors);
+  Progress progress(fmt::format("building the processed cache {} from {} ({} sector(s) per event)", cache, events_dir,
+                                r.n_sectors),
+                    static_cast<int64_t>(data::find_event_prefixes(events_dir).size()), 5);
+  options.on_event_done = [&](size_t done, size_t) { progress.update(static_cast<int64_t>(done), "events"); };
   data::build_cache({events_dir}, cache, options);
+  progress.finish("done");
 }
 
 }  // namespace

@@ -59,18 +59,32 @@ std::map<std::string, double> evaluate(engine::nn::Module& model, Task& task, da
   return metrics.means();
 }
 
+// One of: a per-epoch schedule (StepLR), a per-optimizer-step one (warm-up + cosine), or one on the validation loss.
 struct Schedulers {
-  std::unique_ptr<engine::optim::StepLR> step;
+  std::unique_ptr<engine::optim::StepLR> per_epoch;
+  std::unique_ptr<engine::optim::StepwiseScheduler> per_step;
   std::unique_ptr<engine::optim::ReduceLROnPlateau> plateau;
   engine::optim::LRScheduler* active() const {
-    return step ? static_cast<engine::optim::LRScheduler*>(step.get()) : plateau.get();
+    if (per_epoch) return per_epoch.get();
+    if (per_step) return per_step.get();
+    return plateau.get();
   }
 };
 
-Schedulers make_scheduler(engine::optim::Optimizer& opt, const TrainOptions& o) {
+Schedulers make_scheduler(engine::optim::Optimizer& opt, const TrainOptions& o, int64_t steps_per_epoch) {
   Schedulers s;
   if (o.scheduler == "step") {
-    s.step = std::make_unique<engine::optim::StepLR>(opt, o.step_size, 0.5);
+    s.per_epoch = std::make_unique<engine::optim::StepLR>(opt, o.step_size, 0.5);
+  } else if (o.scheduler == "cosine") {
+    const int64_t total = static_cast<int64_t>(o.epochs) * steps_per_epoch;
+    if (o.warmup_steps < 0 || o.warmup_steps >= total)
+      throw std::invalid_argument(fmt::format("cosine schedule: {} warm-up steps, but the run has {} steps in all",
+                                              o.warmup_steps, total));
+    auto cosine = std::make_unique<engine::optim::CosineAnnealingLR>(opt, total - o.warmup_steps);
+    if (o.warmup_steps == 0)
+      s.per_step = std::move(cosine);
+    else
+      s.per_step = std::make_unique<engine::optim::LinearWarmup>(opt, o.warmup_steps, 0.1, std::move(cosine));
   } else if (o.scheduler == "plateau") {
     engine::optim::PlateauOptions p;
     p.mode = engine::optim::PlateauOptions::Mode::Min;  // on the validation loss, as HEPT's pile-up trainer
@@ -78,7 +92,7 @@ Schedulers make_scheduler(engine::optim::Optimizer& opt, const TrainOptions& o) 
     p.patience = 20;
     s.plateau = std::make_unique<engine::optim::ReduceLROnPlateau>(opt, p);
   } else {
-    throw std::invalid_argument(fmt::format("unknown scheduler '{}' (step or plateau)", o.scheduler));
+    throw std::invalid_argument(fmt::format("unknown scheduler '{}' (step, cosine or plateau)", o.scheduler));
   }
   return s;
 }
@@ -134,8 +148,10 @@ TrainResult train(engine::nn::Module& model, const std::string& model_name, Task
   const std::string metrics_path = o.out_dir + "/metrics.jsonl";
   if (task.size(data::Split::Train) == 0) throw std::runtime_error("the training split is empty");
 
+  const size_t n_train = task.size(data::Split::Train);
+  const size_t steps = o.max_train_steps > 0 ? std::min<size_t>(n_train, o.max_train_steps) : n_train;
   engine::optim::Adam optimizer(model.named_parameters(), o.lr);
-  Schedulers sched = make_scheduler(optimizer, o);
+  Schedulers sched = make_scheduler(optimizer, o, static_cast<int64_t>(steps));
   TrainResult result;
   result.best_metric = -std::numeric_limits<double>::infinity();
   int start_epoch = 0;
@@ -172,9 +188,10 @@ TrainResult train(engine::nn::Module& model, const std::string& model_name, Task
     return info;
   };
 
+  auto save_last = [&](int epochs_done) {
+    engine::io::save_checkpoint(last_path, model, &optimizer, sched.active(), info_at(epochs_done));
+  };
   const auto t_start = Clock::now();
-  const size_t n_train = task.size(data::Split::Train);
-  const size_t steps = o.max_train_steps > 0 ? std::min<size_t>(n_train, o.max_train_steps) : n_train;
   for (int epoch = start_epoch; epoch < o.epochs; ++epoch) {
     // Every epoch's shuffling and dropout depend only on (seed, epoch): a resumed run repeats them exactly.
     engine::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
@@ -192,6 +209,7 @@ TrainResult train(engine::nn::Module& model, const std::string& model_name, Task
         out.loss.backward();
         optimizer.step();
         ++global_step;
+        if (sched.per_step) sched.per_step->step();
       } else {
         fmt::print(stderr, "\nwarning: non-finite loss on training sample {}: update skipped\n", order[s]);
       }
@@ -201,7 +219,7 @@ TrainResult train(engine::nn::Module& model, const std::string& model_name, Task
                                                        fmt::format(" lr {:.2e}", optimizer.lr()), out.hits);
       if (interrupt_flag()) {
         progress.finish("interrupted");
-        engine::io::save_checkpoint(last_path, model, &optimizer, sched.active(), info_at(epoch));
+        save_last(epoch);
         fmt::print(stderr, "interrupted: saved {} (resume with --resume; epoch {} restarts)\n", last_path, epoch + 1);
         result.interrupted = true;
         return result;
@@ -217,14 +235,14 @@ TrainResult train(engine::nn::Module& model, const std::string& model_name, Task
       line["test"] = result.last_test;
     }
     if (interrupt_flag()) {  // during evaluation: the epoch's training is done but not its bookkeeping
-      engine::io::save_checkpoint(last_path, model, &optimizer, sched.active(), info_at(epoch));
+      save_last(epoch);
       fmt::print(stderr, "interrupted: saved {} (resume with --resume)\n", last_path);
       result.interrupted = true;
       return result;
     }
     const double main = result.last_valid.count(task.main_metric()) ? result.last_valid.at(task.main_metric())
                                                                     : std::numeric_limits<double>::quiet_NaN();
-    if (sched.step) sched.step->step();
+    if (sched.per_epoch) sched.per_epoch->step();
     const double valid_loss = result.last_valid.count("loss") ? result.last_valid.at("loss") : NAN;
     if (sched.plateau && std::isfinite(valid_loss)) sched.plateau->step(valid_loss);
     const bool improved = std::isfinite(main) && main > result.best_metric;
@@ -236,7 +254,7 @@ TrainResult train(engine::nn::Module& model, const std::string& model_name, Task
     line["epoch_seconds"] = std::chrono::duration<double>(Clock::now() - t_epoch).count();
     line["best_" + task.main_metric()] = result.best_metric;
     append_jsonl(metrics_path, line);
-    engine::io::save_checkpoint(last_path, model, &optimizer, sched.active(), info_at(epoch + 1));
+    save_last(epoch + 1);
     write_curves(o.out_dir, task.main_metric());
     fmt::print(stderr, "epoch {}: valid {} {:.4f}{} (best {:.4f} at epoch {})\n", epoch + 1, task.main_metric(), main,
                improved ? " *" : "", result.best_metric, result.best_epoch);

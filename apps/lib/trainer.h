@@ -61,9 +61,12 @@ struct TrainOptions {
   std::string out_dir;               // run folder: best.safetensors, last.safetensors, metrics.jsonl, curve.svg
   int epochs = 20;
   double lr = 1e-3;
-  std::string scheduler = "step";    // "step" (StepLR, gamma 0.5, step_size epochs) or "plateau" (valid loss,
-                                     // factor 0.5, patience 20, as HEPT's pile-up trainer)
+  std::string scheduler = "step";    // "step" (StepLR, gamma 0.5, step_size epochs), "plateau" (valid loss,
+                                     // factor 0.5, patience 20, as HEPT's pile-up trainer) or "cosine" (per
+                                     // optimizer step: a linear warm-up, then cosine annealing to 0 at the last
+                                     // step of the last epoch)
   int64_t step_size = 500;
+  int64_t warmup_steps = 0;          // "cosine": steps of the linear warm-up from lr / 10
   uint64_t seed = 42;
   bool resume = false;
   bool resume_with_lr = false;       // with resume: continue at `lr` (the schedule's base rate either way) instead

@@ -1,5 +1,5 @@
 // Official TrackML score reference values on the sample event, score edge cases, the split rule, and the processed
-// cache round trip (build_cache -> Dataset -> samples equal to a direct build).
+// cache round trip (build_cache -> Dataset -> samples equal to a direct build), and the parallel cache build.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -8,8 +8,11 @@
 
 #include "data/cache.h"
 #include "data/score.h"
+#include "data/csv.h"
+#include "data/simulator.h"
 #include "data/trackml_io.h"
 #include "engine/io/safetensors.h"
+#include "engine/parallel.h"
 #include "shared_data.h"
 
 using namespace data;
@@ -131,4 +134,46 @@ TEST_CASE("processed cache round trip") {
   CHECK(wide.knn_edges.to_vector<int64_t>() == sample.knn_edges.to_vector<int64_t>());
   CHECK_THROWS(Dataset(out + "/nope"));
   std::filesystem::remove_all(out);
+}
+
+TEST_CASE("processed cache: events built in parallel, in input order; a broken event fails the build") {
+  const std::string dir = testdata::scratch_dir("cache-parallel");
+  sim::SimConfig cfg;
+  cfg.mu = 2;
+  cfg.pixel_only = true;
+  const sim::Simulator simulator(builtin_detector(), cfg);
+  std::filesystem::create_directories(dir + "/events");
+  for (int64_t id : {3, 1, 2}) write_event(event_prefix(dir + "/events", id), simulator.simulate(id), true);
+  CacheOptions opt;
+  opt.features.n_sectors = 2;
+  std::vector<size_t> progress;
+  opt.on_event_done = [&](size_t done, size_t total) {
+    CHECK(total == 3);
+    progress.push_back(done);
+  };
+  const int threads = engine::get_num_threads();
+  engine::set_num_threads(1);
+  build_cache({dir + "/events"}, dir + "/serial", opt);
+  engine::set_num_threads(2);
+  build_cache({dir + "/events"}, dir + "/parallel", opt);
+  CHECK(progress == std::vector<size_t>{1, 2, 3, 1, 2, 3});
+  const Dataset serial(dir + "/serial"), parallel(dir + "/parallel");
+  REQUIRE(parallel.entries().size() == 6);
+  for (size_t i = 0; i < 6; ++i) {
+    CHECK(parallel.entries()[i].event_id == static_cast<int64_t>(i / 2 + 1));  // the folder's events, sorted by id
+    CHECK(parallel.entries()[i].file == serial.entries()[i].file);
+  }
+  for (Split split : {Split::Train, Split::Valid, Split::Test}) {
+    REQUIRE(parallel.size(split) == serial.size(split));
+    for (size_t i = 0; i < parallel.size(split); ++i)
+      CHECK(parallel.load(split, i).point_pairs.to_vector<int64_t>() ==
+            serial.load(split, i).point_pairs.to_vector<int64_t>());
+  }
+  // event 2 unreadable: the build fails with that event's error and writes no manifest
+  write_text_file_atomic(event_prefix(dir + "/events", 2) + "-hits.csv.gz", "hit_id,x\n1,2\n", true);
+  CHECK_THROWS_WITH_AS(build_cache({dir + "/events"}, dir + "/broken", opt),
+                       doctest::Contains("event000000002-hits.csv"), std::exception);
+  CHECK_FALSE(std::filesystem::exists(dir + "/broken/manifest.json"));
+  engine::set_num_threads(threads);
+  std::filesystem::remove_all(dir);
 }
