@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fmt/format.h>
-#include <exception>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -158,28 +157,18 @@ void build_cache(const std::vector<std::string>& inputs, const std::string& out_
   const Detector& detector = options.detector_path.empty() ? builtin_detector() : from_file;
   const std::vector<std::string> prefixes = expand_inputs(inputs);
   std::vector<std::vector<CacheEntry>> per_event(prefixes.size());
-  std::vector<std::exception_ptr> errors(prefixes.size());
   std::mutex progress_mutex;
   size_t done = 0;
-  engine::parallel_for(0, static_cast<int64_t>(prefixes.size()), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      try {
-        for (const Sample& s : build_samples(read_event(prefixes[i]), detector, options.features)) {
-          CacheEntry e{s.event_id, s.sector, fmt::format("event{:09d}_s{}.safetensors", s.event_id, s.sector),
-                       s.num_hits(), s.point_pairs.size(1), s.knn_edges.size(1)};
-          save_sample((fs::path(out_dir) / e.file).string(), s);
-          per_event[i].push_back(std::move(e));
-        }
-      } catch (...) {
-        errors[i] = std::current_exception();
-      }
-      const std::lock_guard<std::mutex> lock(progress_mutex);
-      ++done;
-      if (options.on_event_done) options.on_event_done(done, prefixes.size());
+  engine::parallel_for_each(static_cast<int64_t>(prefixes.size()), [&](int64_t i) {
+    for (const Sample& s : build_samples(read_event(prefixes[i]), detector, options.features)) {
+      CacheEntry e{s.event_id, s.sector, fmt::format("event{:09d}_s{}.safetensors", s.event_id, s.sector),
+                   s.num_hits(), s.point_pairs.size(1), s.knn_edges.size(1)};
+      save_sample((fs::path(out_dir) / e.file).string(), s);
+      per_event[i].push_back(std::move(e));
     }
+    const std::lock_guard<std::mutex> lock(progress_mutex);
+    if (options.on_event_done) options.on_event_done(++done, prefixes.size());
   });
-  for (const auto& error : errors)  // the first failing event in input order, as a serial build would report
-    if (error) std::rethrow_exception(error);
   std::vector<CacheEntry> entries;
   for (auto& event_entries : per_event)
     for (auto& e : event_entries) entries.push_back(std::move(e));

@@ -37,7 +37,9 @@ void save_sample(const std::string& path, const Sample& sample);
 Sample load_sample(const std::string& path);
 
 // Builds the cache from event prefixes and/or folders of TrackML files (each input that is a folder contributes all
-// its events). Events are featurised in parallel on the engine's CPU threads. Writes <out_dir>/eventNNNNNNNNN_sS.safetensors and <out_dir>/manifest.json (atomically, last).
+// its events). Events are featurised in parallel on the engine's CPU threads; the first failing event in input order
+// is the error, and then no manifest is written. Writes <out_dir>/eventNNNNNNNNN_sS.safetensors and
+// <out_dir>/manifest.json (atomically, last).
 void build_cache(const std::vector<std::string>& inputs, const std::string& out_dir, const CacheOptions& options);
 
 // Reads manifest.json of a cache folder; lists and loads the samples of each split.

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
+#include <vector>
 
 namespace engine {
 
@@ -29,6 +31,25 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& f) {
     int64_t e = begin + n * (c + 1) / chunks;
     if (b < e) f(b, e);
   }
+}
+
+// Calls f(i) for every i in [0, n), one item at a time per thread (for coarse items such as whole files). An
+// exception thrown by an item does not stop the others; once all are done, that of the lowest failing index is
+// rethrown, as a serial loop would have reported it.
+template <class F>
+void parallel_for_each(int64_t n, F&& f) {
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      try {
+        f(i);
+      } catch (...) {
+        errors[static_cast<size_t>(i)] = std::current_exception();
+      }
+    }
+  });
+  for (const auto& error : errors)
+    if (error) std::rethrow_exception(error);
 }
 
 }  // namespace engine

@@ -4,12 +4,10 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
-#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <stdexcept>
-#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -74,22 +72,13 @@ void simulate_events(const std::string& dir, const DataRequest& r) {
                     r.sim_events, 5);
   std::mutex progress_mutex;
   int64_t done = 0;
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(r.sim_events));
-  engine::parallel_for(0, r.sim_events, 1, [&](int64_t begin, int64_t end) {  // one event per thread at a time
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t id = i + 1;
-      const std::string prefix = data::event_prefix(dir, id);
-      try {
-        if (!fs::exists(prefix + "-hits.csv.gz")) data::write_event(prefix, sim.simulate(id), /*gzip=*/true);
-      } catch (...) {
-        errors[static_cast<size_t>(i)] = std::current_exception();
-      }
-      const std::lock_guard<std::mutex> lock(progress_mutex);
-      progress.update(++done, fmt::format("event {}", id));
-    }
+  engine::parallel_for_each(r.sim_events, [&](int64_t i) {
+    const int64_t id = i + 1;
+    const std::string prefix = data::event_prefix(dir, id);
+    if (!fs::exists(prefix + "-hits.csv.gz")) data::write_event(prefix, sim.simulate(id), /*gzip=*/true);
+    const std::lock_guard<std::mutex> lock(progress_mutex);
+    progress.update(++done, fmt::format("event {}", id));
   });
-  for (const auto& error : errors)
-    if (error) std::rethrow_exception(error);
   progress.finish("done");
 }
 

@@ -1,4 +1,5 @@
-// Core tests: tensor layout and views, broadcasting, autograd mechanics, elementwise ops, sum, matmul, errors.
+// Core tests: tensor layout and views, broadcasting, autograd mechanics, elementwise ops, sum, matmul, errors, the
+// thread pool's per-item loop.
 #include "gradcheck.h"
 
 using namespace engine;
@@ -178,4 +179,22 @@ TEST_CASE("matmul matches a naive loop on awkward shapes") {
         for (int k = 0; k < K; ++k) ref[i * N + j] += va[i * K + k] * vb[k * N + j];
     CHECK_CLOSE(c, from_vector(ref, {M, N}), 1e-5, 1e-5);
   }
+}
+
+TEST_CASE("parallel_for_each: every item once; the lowest failing item's exception after all items ran") {
+  const int threads = get_num_threads();
+  set_num_threads(2);
+  std::vector<int> calls(7, 0);
+  parallel_for_each(7, [&](int64_t i) { ++calls[static_cast<size_t>(i)]; });
+  CHECK(calls == std::vector<int>(7, 1));
+  std::fill(calls.begin(), calls.end(), 0);
+  CHECK_THROWS_WITH(parallel_for_each(7,
+                                      [&](int64_t i) {
+                                        ++calls[static_cast<size_t>(i)];
+                                        if (i == 2 || i == 5) throw std::runtime_error(fmt::format("item {}", i));
+                                      }),
+                    "item 2");
+  CHECK(calls == std::vector<int>(7, 1));
+  parallel_for_each(0, [&](int64_t) { FAIL("no items"); });
+  set_num_threads(threads);
 }
