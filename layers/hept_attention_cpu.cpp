@@ -78,7 +78,9 @@ Dims dims_of(const Tensor& q, const Tensor& coords, const Tensor& perm_q, int64_
 //   kappa [B, Bp]: the kernel matrix (padded columns zero).
 template <class T>
 struct Tiles {
-  std::vector<T> Q, Qc, K, Kt, Kct, V, kappa;
+  // Eigen-aligned, so that the vectorised reductions over them split the same way in every call (with the heap's
+  // varying alignment, float rounding depended on the process's allocation history)
+  std::vector<T, Eigen::aligned_allocator<T>> Q, Qc, K, Kt, Kct, V, kappa;
   std::vector<int64_t> iq, ik;
   std::vector<char> vq, vk;
   Eigen::Matrix<T, 1, Eigen::Dynamic> key_mean;  // [D]: the mean key row the tiles are centred on
