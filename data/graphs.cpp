@@ -173,17 +173,30 @@ engine::Tensor with_random_pairs(const engine::Tensor& pairs, int64_t num_nodes,
   // ends [2, draws]: row 0 the first, row 1 the second end of each random pair
   const std::vector<int64_t> ends =
       engine::randint(0, num_nodes, {2, draws}, {engine::DType::I64}, gen).to_vector<int64_t>();
-  std::vector<uint64_t> keys;
-  keys.reserve(static_cast<size_t>(2 * draws));
+  std::vector<uint64_t> keys;  // (min, max) of each pair: half the keys to sort of both orientations
+  keys.reserve(static_cast<size_t>(draws));
   for (int64_t d = 0; d < draws; ++d) {
     const auto i = static_cast<uint64_t>(ends[static_cast<size_t>(d)]);
     const auto j = static_cast<uint64_t>(ends[static_cast<size_t>(draws + d)]);
-    if (i == j) continue;
-    keys.push_back(key(i, j));
-    keys.push_back(key(j, i));
+    if (i != j) keys.push_back(key(std::min(i, j), std::max(i, j)));
   }
-  const engine::Tensor extra = edges_from_keys(keys);  // [2, K]: sorted, deduplicated
-  return engine::concat({pairs.contiguous(), extra}, 1);
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  // out [2, E + 2K]: the pairs, then (a, b) and (b, a) for each distinct random pair a < b
+  const auto extra = static_cast<int64_t>(2 * keys.size());
+  engine::Tensor out = engine::empty({2, e + extra}, engine::TensorOptions(engine::DType::I64));
+  const engine::Tensor in = pairs.contiguous();
+  int64_t* first = out.data<int64_t>();
+  int64_t* second = first + e + extra;
+  std::copy_n(in.data<int64_t>(), e, first);
+  std::copy_n(in.data<int64_t>() + e, e, second);
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const auto a = static_cast<int64_t>(keys[k] >> 32), b = static_cast<int64_t>(keys[k] & 0xffffffffu);
+    const int64_t at = e + 2 * static_cast<int64_t>(k);
+    first[at] = a, second[at] = b;
+    first[at + 1] = b, second[at + 1] = a;
+  }
+  return out;
 }
 
 }  // namespace data

@@ -271,7 +271,8 @@ Tensor infonce_loss(const Tensor& emb, const Tensor& pairs, const Tensor& partic
   const Tensor host_pairs = pairs.to(Device::cpu()).to(DType::I64).contiguous();  // [2, E]
   {
     const int64_t* p = host_pairs.data<int64_t>();
-    for (int64_t k = 0; k < host_pairs.numel(); ++k)
+    const int64_t count = host_pairs.numel();
+    for (int64_t k = 0; k < count; ++k)
       if (p[k] < 0 || p[k] >= n) throw std::invalid_argument("infonce_loss: pair index out of range");
   }
   std::vector<char> valid = valid_hits(pt, reconstructable, pt_min);

@@ -158,6 +158,13 @@ TEST_CASE("random pair augmentation: floor(f E / 2) draws, symmetric, no self pa
   }
   CHECK(static_cast<int64_t>(added.size()) == extra);  // deduplicated among themselves
   for (auto [i, j] : added) CHECK(added.count({j, i}) == 1);
+  // as (a, b), (b, a) with a < b, in increasing (a, b) order
+  for (int64_t k = e; k < out.size(1); k += 2) {
+    const auto at = [&](int64_t row, int64_t col) { return v[static_cast<size_t>(row * out.size(1) + col)]; };
+    CHECK(at(0, k) < at(1, k));
+    CHECK((at(0, k + 1) == at(1, k) && at(1, k + 1) == at(0, k)));
+    if (k > e) CHECK(std::make_pair(at(0, k - 2), at(1, k - 2)) < std::make_pair(at(0, k), at(1, k)));
+  }
   // the same generator state gives the same pairs; fraction 0 adds none
   CHECK(with_random_pairs(pairs, n, 0.2, &gen_b).to_vector<int64_t>() == v);
   CHECK(with_random_pairs(pairs, n, 0.0, &gen_b).size(1) == e);
