@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "engine/parallel.h"
 #include "gradcheck.h"
+#include "heap_shift.h"
 #include "layers/dense_attention.h"
 
 using engine::DType;
@@ -142,4 +143,19 @@ TEST_CASE("MultiHeadAttention: parameter count and naive equivalence") {
   Tensor x = testing::rand_f32({11, 24}, 3);
   Tensor y = mha.forward(x, x, x);
   CHECK(y.shape() == engine::Shape{11, 24});
+}
+
+TEST_CASE("dense_attention is bit-identical whatever the heap's alignment") {
+  const Tensors in = qkv(200, 3, 8, 8, 77);
+  for (bool causal : {false, true}) {
+    testing::check_heap_independent([&] {
+      Tensors x;
+      for (const Tensor& t : in) x.push_back(t.detach().to(DType::F32).requires_grad_());
+      DenseAttentionOptions o;
+      o.causal = causal;
+      Tensor out = layers::dense_attention(x[0], x[1], x[2], o);
+      engine::sum(out * out).backward();
+      return testing::float_contents({out, x[0].grad(), x[1].grad(), x[2].grad()});
+    });
+  }
 }

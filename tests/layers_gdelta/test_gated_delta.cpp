@@ -11,6 +11,7 @@
 #include "engine/parallel.h"
 #include "gdelta_reference.h"
 #include "gradcheck.h"
+#include "heap_shift.h"
 #include "layers/gated_delta.h"
 #include "layers/local_aggregation.h"
 
@@ -299,4 +300,16 @@ TEST_CASE("GatedDeltaProduct: causal and initialised as the reference") {
   Tensor full = m.forward(x);
   Tensor part = m.forward(x.narrow(0, 0, 30).contiguous());
   CHECK(testing::closeness(part, full.narrow(0, 0, 30), 1e-6, 1e-5) <= 1.0);
+}
+
+TEST_CASE("gated_delta_rule is bit-identical whatever the heap's alignment") {
+  const Tensors in = rule_inputs(200, 6, 16, 32, 3, DType::F32);
+  testing::check_heap_independent([&] {
+    Tensors c = copy_as(in, DType::F32);
+    Tensor o = layers::gated_delta_rule(c[0], c[1], c[2], c[3], c[4], 64);
+    engine::sum(o * o).backward();
+    Tensors all{o};
+    for (const Tensor& x : c) all.push_back(x.grad());
+    return testing::float_contents(all);
+  });
 }

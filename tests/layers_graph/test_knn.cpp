@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "gradcheck.h"
+#include "heap_shift.h"
 #include "layers/knn.h"
 
 using engine::Tensor;
@@ -169,5 +170,12 @@ TEST_CASE("knn: Auto on N >= 4096 (probe path) agrees with brute force on noise 
     auto a = layers::knn(p, 12, true, KnnMethod::Auto).to_vector<int64_t>();
     auto b = layers::knn(p, 12, true, KnnMethod::BruteForce).to_vector<int64_t>();
     CHECK(a == b);
+  }
+}
+
+TEST_CASE("knn is identical whatever the heap's alignment") {
+  const Tensor pts = testing::rand_f32({700, 5}, 21);
+  for (KnnMethod method : {KnnMethod::BruteForce, KnnMethod::KdTree}) {
+    testing::check_heap_independent([&] { return testing::float_contents({layers::knn(pts, 12, true, method)}); });
   }
 }

@@ -10,6 +10,7 @@
 
 #include "engine/engine.h"
 #include "gradcheck.h"
+#include "heap_shift.h"
 #include "layers/e2lsh.h"
 #include "layers/hept_attention.h"
 
@@ -376,9 +377,7 @@ TEST_CASE("hept: HEPTBlock and LSHAtt in float32 with the default (fast) backwar
   check_hept_layers_f32_vs_f64(false, 2e-4);
 }
 
-// The fused op's scratch tiles were std::vectors, aligned as the heap happened to be: the vectorised reductions over
-// them then split differently from call to call, and repeated calls (and 2-thread training runs) differed in the last
-// bits. Heap blocks of odd sizes held between the calls shift the heap; outputs and gradients must stay bit-identical.
+// The fused op's scratch tiles were std::vectors, aligned as the heap happened to be (tests/heap_shift.h).
 TEST_CASE("hept: fused attention is bit-identical whatever the heap's alignment") {
   layers::HEPTOptions o{48};
   o.num_heads = 8;
@@ -391,18 +390,11 @@ TEST_CASE("hept: fused attention is bit-identical whatever the heap's alignment"
   const Tensor coords = engine::from_vector(co, {Np, 6}).to(DType::F32);
   Tensor x = testing::rand_f32({Np, 48}, 4);
   x.requires_grad_(true);
-  std::vector<std::vector<float>> first;
-  std::vector<std::unique_ptr<char[]>> heap_shifts;
-  for (int rep = 0; rep < 6; ++rep) {
-    heap_shifts.push_back(std::make_unique<char[]>(static_cast<size_t>(24 + 40 * rep)));
+  testing::check_heap_independent([&] {
     x.zero_grad();
+    block.zero_grad();
     const Tensor y = block.forward(x, coords, N);
     engine::sum(y * y).backward();
-    const std::vector<std::vector<float>> got = {y.to_vector<float>(), x.grad().to_vector<float>(),
-                                                 block.attn->w_q->weight.grad().to_vector<float>()};
-    block.zero_grad();
-    if (rep == 0) first = got;
-    CAPTURE(rep);
-    CHECK(got == first);
-  }
+    return testing::float_contents({y, x.grad(), block.attn->w_q->weight.grad()});
+  });
 }

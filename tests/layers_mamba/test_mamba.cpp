@@ -9,6 +9,7 @@
 
 #include "engine/engine.h"
 #include "gradcheck.h"
+#include "heap_shift.h"
 #include "layers/mamba.h"
 #include "layers/selective_scan.h"
 
@@ -188,4 +189,13 @@ TEST_CASE("Mamba mixer float32: output, input and every parameter gradient vs th
         m, testing::rand_f32({L, 48}, 40 + L), [&](const Tensor& u) { return m.forward(u); },
         [&](const Tensor& u) { return naive_mamba(m, u); });
   }
+}
+
+TEST_CASE("selective_scan is bit-identical whatever the heap's alignment") {
+  testing::check_heap_independent([] {
+    ScanInputs s = scan_inputs(130, 40, 16, 9, DType::F32, true);
+    Tensor y = layers::selective_scan(s.x, s.delta, s.A, s.B, s.C, s.D, s.bias, s.z, 32);
+    engine::sum(y * y).backward();
+    return testing::float_contents({y, s.x.grad(), s.delta.grad(), s.A.grad(), s.B.grad(), s.C.grad(), s.D.grad()});
+  });
 }

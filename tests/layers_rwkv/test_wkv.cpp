@@ -10,6 +10,7 @@
 
 #include "engine/engine.h"
 #include "gradcheck.h"
+#include "heap_shift.h"
 #include "layers/rwkv.h"
 #include "layers/wkv.h"
 
@@ -221,4 +222,18 @@ TEST_CASE("orthogonal_init: orthonormal rows (wide) or columns (tall) times the 
     for (int64_t i = 0; i < 4; ++i)
       for (int64_t j = 0; j < 4; ++j) CHECK(g[i * 4 + j] == doctest::Approx(i == j ? 0.25 : 0.0).scale(1));
   }
+}
+
+TEST_CASE("wkv5 and wkv7 are bit-identical whatever the heap's alignment") {
+  auto run = [](bool v7) {
+    Tensors in = v7 ? wkv7_inputs(90, 3, 16, 5, DType::F32) : wkv_inputs(90, 5, 16, 3, DType::F32);
+    Tensor y = v7 ? layers::wkv7(in[0], in[1], in[2], in[3], in[4], in[5], 32)
+                  : layers::wkv5(in[0], in[1], in[2], in[3], in[4], 32);
+    engine::sum(y * y).backward();
+    Tensors all{y};
+    for (const Tensor& x : in) all.push_back(x.grad());
+    return testing::float_contents(all);
+  };
+  testing::check_heap_independent([&] { return run(false); });
+  testing::check_heap_independent([&] { return run(true); });
 }

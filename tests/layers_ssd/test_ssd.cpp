@@ -9,6 +9,7 @@
 
 #include "engine/engine.h"
 #include "gradcheck.h"
+#include "heap_shift.h"
 #include "layers/hydra.h"
 #include "layers/mamba2.h"
 #include "layers/ssd.h"
@@ -215,4 +216,13 @@ TEST_CASE("Hydra float64 gradcheck (small dims; input and every parameter)") {
   Tensors inputs{u};
   for (const Tensor& p : h.parameters()) inputs.push_back(p);
   testing::gradcheck([&](const Tensors& in) { return h.forward(in[0]); }, inputs);
+}
+
+TEST_CASE("ssd_scan is bit-identical whatever the heap's alignment") {
+  testing::check_heap_independent([] {
+    ScanInputs s = scan_inputs(150, 5, 16, 16, 9, DType::F32);
+    Tensor y = layers::ssd_scan(s.x, s.dt, s.A, s.B, s.C, s.D, 64, false);
+    engine::sum(y * y).backward();
+    return testing::float_contents({y, s.x.grad(), s.dt.grad(), s.A.grad(), s.B.grad(), s.C.grad(), s.D.grad()});
+  });
 }
