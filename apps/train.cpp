@@ -95,6 +95,8 @@ void take_resumed_run_settings(const Json& run, const CLI::App& cli, Cli& c) {
   if (!given("--step-size") && run.contains("step_size")) c.step_size = run["step_size"].get<int64_t>();
   if (!given("--schedule")) c.opt.scheduler = run.value("schedule", std::string("step"));
   if (!given("--warmup")) c.opt.warmup_steps = run.value("warmup_steps", int64_t{0});
+  // epochs of this many steps set the cosine schedule's length
+  if (!given("--max-steps")) c.opt.max_train_steps = run.value("max_steps", int64_t{0});
   if (!given("--loss-pairs") && run.contains("loss_pairs"))
     c.tracking.loss_pairs = run["loss_pairs"].get<std::string>();
   // runs from before the augmentation existed had none
@@ -155,6 +157,7 @@ int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
   Json run = {{"task", "tracking"}, {"model", c.model_name}, {"config", model->config()}, {"data", cache},
               {"lr", c.opt.lr}, {"epochs", c.opt.epochs}, {"step_size", c.opt.step_size},
               {"schedule", c.opt.scheduler}, {"warmup_steps", c.opt.warmup_steps},
+              {"max_steps", c.opt.max_train_steps},
               {"seed", c.opt.seed}, {"device", device.str()}, {"loss_pairs", c.tracking.loss_pairs},
               {"random_pairs", c.tracking.random_pairs}};
   app::TrackingTask task(cache, *model, device, c.tracking);
@@ -205,7 +208,8 @@ int run_pileup(Cli& c, const Json& overrides, engine::Device device) {
   const std::string ckpt_name = "pileup-" + c.model_name;
   c.opt.config_json = model.config().dump();
   const Json run = {{"task", "pileup"}, {"model", c.model_name}, {"config", model.config()}, {"data", dir},
-                    {"lr", c.opt.lr}, {"epochs", c.opt.epochs}, {"seed", c.opt.seed}, {"device", device.str()}};
+                    {"lr", c.opt.lr}, {"epochs", c.opt.epochs}, {"max_steps", c.opt.max_train_steps},
+                    {"seed", c.opt.seed}, {"device", device.str()}};
   c.opt.run_info_json = run.dump();
   write_json(c.opt.out_dir + "/run.json", run);
   app::PileupTask task(dir, model, device);
@@ -275,7 +279,8 @@ int main(int argc, char** argv) {
   cli.add_flag("--resume", c.opt.resume,
                "continue the run in --out from its last.safetensors, with its data and settings");
   cli.add_option("--time-limit", c.time_limit_min, "stop after the epoch that passes this many minutes");
-  cli.add_option("--max-steps", c.opt.max_train_steps, "training samples per epoch (default: all)");
+  cli.add_option("--max-steps", c.opt.max_train_steps,
+                 "training samples per epoch (default: all; with --resume: the resumed run's)");
   cli.add_flag("--train-metrics", c.opt.train_metrics, "also compute metrics on the training phase");
   cli.add_flag("!--no-test-each-epoch", c.opt.test_each_epoch,
                "evaluate the test split only at the end (the reference evaluates it every epoch)");

@@ -45,10 +45,10 @@ expect_error "resume with other data" "run's own data" "$BUILD/apps/train" --out
   && ok "resume --lr continues at the new rate" || { bad "resume --lr"; tail -5 "$T/resume2.txt"; }
 # --schedule cosine: per step, one warm-up step from lr / 10, then cosine annealing to 0 at the last of 2 x 2 steps
 # (1e-3 x (1 + cos(pi / 3)) / 2 = 7.5e-4 after epoch 1); the run stops there at its time limit, and the resumed run
-# keeps the schedule and ends at 0
+# keeps the schedule and its 2 steps per epoch and ends at 0
 "$BUILD/apps/train" --model hmambav2 --size S --data "$T/events" --sectors 10 --epochs 2 --max-steps 2 --lr 1e-3 \
   --schedule cosine --warmup 1 --time-limit 1e-4 --seed 5 --loss-pairs knn --out "$T/cos" --threads 2 > "$T/cos.txt" 2>&1 \
-  && "$BUILD/apps/train" --out "$T/cos" --resume --max-steps 2 --threads 2 > "$T/cos2.txt" 2>&1 \
+  && "$BUILD/apps/train" --out "$T/cos" --resume --threads 2 > "$T/cos2.txt" 2>&1 \
   && grep -q '"schedule": "cosine",' "$T/cos/run.json" && sed -n 1p "$T/cos/metrics.jsonl" | grep -q '"lr":0.00075' \
   && tail -1 "$T/cos/metrics.jsonl" | grep -q '"lr":0.0,' && ok "cosine schedule, resumed" \
   || { bad "cosine schedule"; tail -3 "$T/cos.txt" "$T/cos2.txt"; cat "$T/cos/metrics.jsonl"; }
