@@ -33,8 +33,9 @@ engine::Tensor hept_point_pairs(const std::vector<float>& points, const std::vec
 // HEPT's training-only augmentation of the loss pairs (hept.md 5.1): floor(fraction * E / 2) uniform random pairs
 // (i, j) over [0, num_nodes)^2, symmetrised and deduplicated among themselves, appended to `pairs` ([2, E] int64) as
 // (a, b), (b, a) for each distinct pair a < b in increasing (a, b) order (so the pairs of any one node come in
-// increasing order of the other end): about fraction * E more pairs, nearly all negatives between distant hits. Unlike the reference, self pairs (i, i)
-// are not drawn (one in num_nodes of the draws there; their distance is 0). gen: engine's default generator if null.
+// increasing order of the other end): about fraction * E more pairs, nearly all negatives between distant hits.
+// Unlike the reference, self pairs (i, i) are not drawn (one in num_nodes of the draws there; their distance is 0).
+// gen: engine's default generator if null.
 engine::Tensor with_random_pairs(const engine::Tensor& pairs, int64_t num_nodes, double fraction,
                                  engine::Generator* gen = nullptr);
 
