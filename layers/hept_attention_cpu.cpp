@@ -19,6 +19,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -34,6 +35,24 @@ using engine::Tensor;
 namespace {
 
 constexpr int64_t kLanes = 16;  // Bp is a multiple of this: whole vectors of keys on every x86 width up to AVX-512
+
+// One vector register of T at the width -march gives (GCC vector extension; an attribute on a dependent type is
+// ignored, hence the specialisations). Narrower machines split it.
+#ifdef __AVX512F__
+constexpr size_t kVecBytes = 64;
+#else
+constexpr size_t kVecBytes = 32;
+#endif
+template <class T>
+struct NativeVec;
+template <>
+struct NativeVec<float> {
+  typedef float type __attribute__((vector_size(kVecBytes)));
+};
+template <>
+struct NativeVec<double> {
+  typedef double type __attribute__((vector_size(kVecBytes)));
+};
 
 template <class T>
 using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -114,28 +133,32 @@ struct Tiles {
   }
 
   // kappa_ij = exp(-1/2 (sum_e (q_ie - k_je)^2 + sum_c (s_c (cq_ic - ck_jc))^2)) for j < B, 0 for padded j. The
-  // squared distances of a row accumulate in the row itself, one pass per coordinate over contiguous keys: plain loops
-  // the compiler vectorises at the machine's own width (a 16-float GCC vector type compiled to stack spills and a
-  // scalar exp on AVX2 machines, 5x slower).
+  // squared distances of kLanes keys accumulate in registers of the machine's own vector width (a single 16-float
+  // GCC vector was split and spilled to the stack on AVX2 machines, 5x slower), then one vectorised exp per row.
   void kernel_matrix(const Dims& d, const T* s) {
+    using Vec = typename NativeVec<T>::type;
+    constexpr int64_t W = sizeof(Vec) / sizeof(T), NV = kLanes / W;  // lanes per vector, vectors per kLanes keys
+    static_assert(NV * W == kLanes);
     const int64_t B = d.B, Bp = d.Bp, D = d.D, C = d.C;
     for (int64_t i = 0; i < B; ++i) {
       T* __restrict row = &kappa[i * Bp];
-      std::fill_n(row, Bp, T(0));
-      for (int64_t e = 0; e < D; ++e) accumulate_squares(row, Q[i * D + e], &Kt[e * Bp], T(1), Bp);
-      for (int64_t c = 0; c < C; ++c) accumulate_squares(row, Qc[i * C + c], &Kct[c * Bp], s[c], Bp);
+      for (int64_t j0 = 0; j0 < Bp; j0 += kLanes) {
+        Vec acc[NV] = {};
+        auto accumulate = [&](T x, const T* keys, T scale) {
+          for (int64_t v = 0; v < NV; ++v) {
+            Vec kv;
+            std::memcpy(&kv, keys + j0 + v * W, sizeof(Vec));
+            const Vec df = scale * (x - kv);
+            acc[v] += df * df;
+          }
+        };
+        for (int64_t e = 0; e < D; ++e) accumulate(Q[i * D + e], &Kt[e * Bp], T(1));
+        for (int64_t c = 0; c < C; ++c) accumulate(Qc[i * C + c], &Kct[c * Bp], s[c]);
+        std::memcpy(row + j0, acc, sizeof(acc));
+      }
 #pragma omp simd
       for (int64_t j = 0; j < Bp; ++j) row[j] = simd_exp(T(-0.5) * row[j]);
       std::fill(row + B, row + Bp, T(0));
-    }
-  }
-
-  // row_j += (scale (x - keys_j))^2 for j < n
-  static void accumulate_squares(T* __restrict row, T x, const T* __restrict keys, T scale, int64_t n) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) {
-      const T df = scale * (x - keys[j]);
-      row[j] += df * df;
     }
   }
 
