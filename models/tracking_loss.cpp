@@ -41,28 +41,34 @@ struct PairGroups {
   const int64_t* order() const { return order_buffer.data<int64_t>(); }
 };
 
-PairGroups group_pairs(const int64_t* key, int64_t n_pairs, int64_t n_nodes) {
+// Only the pairs k with keep(k) are grouped; within a group, pairs keep their order.
+template <class Keep>
+PairGroups group_pairs(const int64_t* key, int64_t n_pairs, int64_t n_nodes, Keep&& keep) {
   PairGroups g;
   g.start.assign(static_cast<size_t>(n_nodes) + 1, 0);
-  for (int64_t k = 0; k < n_pairs; ++k) ++g.start[static_cast<size_t>(key[k]) + 1];
+  for (int64_t k = 0; k < n_pairs; ++k)
+    if (keep(k)) ++g.start[static_cast<size_t>(key[k]) + 1];
   for (int64_t n = 0; n < n_nodes; ++n) g.start[n + 1] += g.start[n];
-  g.order_buffer = empty({n_pairs}, TensorOptions(DType::I64));
+  g.order_buffer = empty({g.start[n_nodes]}, TensorOptions(DType::I64));
   int64_t* order = g.order_buffer.data<int64_t>();
   std::vector<int64_t> fill(g.start.begin(), g.start.end() - 1);
-  for (int64_t k = 0; k < n_pairs; ++k) order[fill[key[k]]++] = k;
+  for (int64_t k = 0; k < n_pairs; ++k)
+    if (keep(k)) order[fill[key[k]]++] = k;
   return g;
 }
 
 // Weight of each positive pair anchored at node i, from the positive-pair counts per anchor: 1 / P (the mean over
 // positive pairs), or 1 / (P_p * particles) with P_p the positive pairs of the anchor's particle p (the mean over
-// particles of each particle's mean). All zero without positive pairs.
+// particles of each particle's mean). Zero for an anchor without positive pairs (its terms vanish: the backward
+// skips it).
 std::vector<double> anchor_weights(const std::vector<int64_t>& pid, const std::vector<int64_t>& positives_of,
                                    InfoNCEAverage average) {
   std::vector<double> w(pid.size(), 0.0);
   if (average == InfoNCEAverage::PerPair) {
     int64_t total = 0;
     for (int64_t c : positives_of) total += c;
-    if (total > 0) std::fill(w.begin(), w.end(), 1.0 / double(total));
+    for (size_t i = 0; i < pid.size(); ++i)
+      if (positives_of[i] > 0) w[i] = 1.0 / double(total);
     return w;
   }
   std::unordered_map<int64_t, int64_t> per_particle;
@@ -84,7 +90,7 @@ class InfoNCEOp : public CustomOp {
   Tensors forward(const Tensors& in) override {
     emb_ = in[0].contiguous();
     n_ = emb_.size(0), d_ = emb_.size(1), n_pairs_ = pairs_.size(1);
-    by_src_ = group_pairs(pairs_.data<int64_t>(), n_pairs_, n_);
+    by_src_ = group_pairs(pairs_.data<int64_t>(), n_pairs_, n_, [](int64_t) { return true; });
     dist_buffer_ = empty({n_pairs_}, emb_.options());
     sim_buffer_ = empty({n_pairs_}, emb_.options());
     exp_logit_buffer_ = empty({n_pairs_}, emb_.options());
@@ -102,6 +108,9 @@ class InfoNCEOp : public CustomOp {
       parallel_for(0, n_, 64, [&](int64_t b, int64_t end) {
         std::vector<T> d_local, s_local, el_local;  // [pairs of node i] scratch, so that the exps vectorise
         for (int64_t i = b; i < end; ++i) {
+          // An anchor that is not valid has no positive pair, hence weight 0: its pairs' terms are never used (most
+          // hits: low pT or noise), and their per-pair values are left unset.
+          if (!valid_[i]) continue;
           const int64_t first = by_src_.start[i], m = by_src_.start[i + 1] - first;
           d_local.resize(static_cast<size_t>(m)), s_local.resize(static_cast<size_t>(m)), el_local.resize(static_cast<size_t>(m));
           for (int64_t t = 0; t < m; ++t) {
@@ -170,6 +179,7 @@ class InfoNCEOp : public CustomOp {
         std::vector<double> acc(static_cast<size_t>(d_), 0.0);
         for (int64_t i = b; i < end; ++i) {
           const double g = g_loss * anchor_weight_[i];  // 0 for anchors without positive pairs
+          if (g == 0.0) continue;                         // all its terms are 0 (and its pairs' values unset)
           double inv_denoms = 0;  // sum over the positives (i, .) of 1 / (exp(logit) + S_i)
           for (int64_t p = by_src_.start[i]; p < by_src_.start[i + 1]; ++p) {
             const int64_t k = src_order[p];
@@ -185,8 +195,9 @@ class InfoNCEOp : public CustomOp {
           store_row(acc, i);
         }
       });
-      // the second endpoint of every pair, grouped by it (no two threads write one row)
-      const PairGroups by_dst = group_pairs(dst, n_pairs_, n_);
+      // the second endpoint of every pair with a nonzero term, grouped by it (no two threads write one row)
+      const PairGroups by_dst =
+          group_pairs(dst, n_pairs_, n_, [&](int64_t k) { return g_loss * anchor_weight_[src[k]] != 0.0; });
       const int64_t* dst_order = by_dst.order();
       parallel_for(0, n_, 64, [&](int64_t b, int64_t end) {
         std::vector<double> acc(static_cast<size_t>(d_), 0.0);
