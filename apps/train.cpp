@@ -1,6 +1,6 @@
 // train: trains a model of the catalog on tracking data (default) or on pile-up events (--task pileup).
 //   train --model hmambav2 [--size S] [--config overrides.json] [--data DIR] [--epochs N] [--lr X] [--seed S]
-//         [--device cpu|cuda] [--threads T] [--out RUN_DIR] [--resume] [--time-limit MIN]
+//         [--device cpu|cuda] [--threads T] [--out RUN_DIR] [--resume] [--time-limit MIN] [--finish-by UNIX_S]
 // With no --data, a small simulated dataset is made on first use (apps/lib/datasets.h). The run folder gets
 // best.safetensors (by the task's main validation metric), last.safetensors (for --resume), metrics.jsonl, curve
 // SVGs, run.json and final.json (held-out metrics of the best checkpoint). Ctrl-C saves last.safetensors and exits.
@@ -278,7 +278,14 @@ int main(int argc, char** argv) {
   cli.add_option("--out", c.opt.out_dir, "run folder (default runs/<model>-<time>)");
   cli.add_flag("--resume", c.opt.resume,
                "continue the run in --out from its last.safetensors, with its data and settings");
-  cli.add_option("--time-limit", c.time_limit_min, "stop after the epoch that passes this many minutes");
+  cli.add_option("--time-limit", c.time_limit_min,
+                 "training budget in minutes: stop before an epoch that, at the pace of the slowest epoch so far "
+                 "(+10%), would end past it (the first epoch always runs)")
+      ->check(CLI::NonNegativeNumber);
+  cli.add_option("--finish-by", c.opt.finish_by_unix_s,
+                 "the same budget as a wall-clock time, in seconds since the Unix epoch (e.g. $(date -d '+15 min' "
+                 "+%s)); with --time-limit, the earlier of the two counts")
+      ->check(CLI::NonNegativeNumber);
   cli.add_option("--max-steps", c.opt.max_train_steps,
                  "training samples per epoch (default: all; with --resume: the resumed run's)");
   cli.add_flag("--train-metrics", c.opt.train_metrics, "also compute metrics on the training phase");

@@ -52,6 +52,15 @@ expect_error "resume with other data" "run's own data" "$BUILD/apps/train" --out
   && grep -q '"schedule": "cosine",' "$T/cos/run.json" && sed -n 1p "$T/cos/metrics.jsonl" | grep -q '"lr":0.00075' \
   && tail -1 "$T/cos/metrics.jsonl" | grep -q '"lr":0.0,' && ok "cosine schedule, resumed" \
   || { bad "cosine schedule"; tail -3 "$T/cos.txt" "$T/cos2.txt"; cat "$T/cos/metrics.jsonl"; }
+# the time budget: a --finish-by time already past stops after the first epoch (which always runs); a distant one,
+# with a --time-limit that allows more, lets all epochs run
+"$BUILD/apps/train" --model hmambav2 --size S --data "$T/events" --sectors 10 --epochs 3 --max-steps 1 --seed 5 \
+  --loss-pairs knn --finish-by $(( $(date +%s) - 1 )) --out "$T/fin" --threads 2 > "$T/fin.txt" 2>&1 \
+  && [[ $(wc -l < "$T/fin/metrics.jsonl") -eq 1 ]] && grep -q "time limit: stopping after epoch 1" "$T/fin.txt" \
+  && "$BUILD/apps/train" --model hmambav2 --size S --data "$T/events" --sectors 10 --epochs 2 --max-steps 1 --seed 5 \
+       --loss-pairs knn --finish-by $(( $(date +%s) + 3600 )) --time-limit 60 --out "$T/fin2" --threads 2 > "$T/fin2.txt" 2>&1 \
+  && [[ $(wc -l < "$T/fin2/metrics.jsonl") -eq 2 ]] && ok "the time budget (--finish-by, --time-limit)" \
+  || { bad "the time budget"; tail -3 "$T/fin.txt" "$T/fin2.txt"; }
 # the resumed runs kept the run's kNN loss pairs instead of the default radius pairs (no radius cache was built)
 [[ -z $(find "$T" -type d -name 'cache-*-radius') && -n $(find "$T" -type d -name 'cache-*-knn') ]] \
   && ok "resume keeps the run's loss pairs" || bad "resume keeps the run's loss pairs"

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -137,6 +139,22 @@ void write_curves(const std::string& out_dir, const std::string& main_metric) {
     data::write_line_plot(out_dir + "/curve-" + main_metric + ".svg", main_metric, "epoch", main_metric, values(main));
 }
 
+// The earlier of the time limit (from t_start) and the finish-by time, on the steady clock; none if neither is set.
+std::optional<Clock::time_point> training_deadline(const TrainOptions& o, Clock::time_point t_start) {
+  std::optional<Clock::time_point> deadline;
+  auto take = [&](double seconds_from_start) {
+    const auto d = t_start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds_from_start));
+    deadline = deadline ? std::min(*deadline, d) : d;
+  };
+  if (o.time_limit_s > 0) take(o.time_limit_s);
+  if (o.finish_by_unix_s > 0) {
+    const double now_unix =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    take(o.finish_by_unix_s - now_unix);
+  }
+  return deadline;
+}
+
 }  // namespace
 
 void install_interrupt_handler() { std::signal(SIGINT, on_sigint); }
@@ -192,6 +210,8 @@ TrainResult train(engine::nn::Module& model, const std::string& model_name, Task
     engine::io::save_checkpoint(last_path, model, &optimizer, sched.active(), info_at(epochs_done));
   };
   const auto t_start = Clock::now();
+  const std::optional<Clock::time_point> deadline = training_deadline(o, t_start);
+  double slowest_epoch_s = 0;
   for (int epoch = start_epoch; epoch < o.epochs; ++epoch) {
     // Every epoch's shuffling and dropout depend only on (seed, epoch): a resumed run repeats them exactly.
     engine::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
@@ -251,7 +271,8 @@ TrainResult train(engine::nn::Module& model, const std::string& model_name, Task
       result.best_epoch = epoch + 1;
       engine::io::save_checkpoint(best_path, model, nullptr, nullptr, info_at(epoch + 1));
     }
-    line["epoch_seconds"] = std::chrono::duration<double>(Clock::now() - t_epoch).count();
+    const double epoch_seconds = std::chrono::duration<double>(Clock::now() - t_epoch).count();
+    line["epoch_seconds"] = epoch_seconds;
     line["best_" + task.main_metric()] = result.best_metric;
     append_jsonl(metrics_path, line);
     save_last(epoch + 1);
@@ -259,10 +280,15 @@ TrainResult train(engine::nn::Module& model, const std::string& model_name, Task
     fmt::print(stderr, "epoch {}: valid {} {:.4f}{} (best {:.4f} at epoch {})\n", epoch + 1, task.main_metric(), main,
                improved ? " *" : "", result.best_metric, result.best_epoch);
     result.epochs_done = epoch + 1;
-    const double elapsed = std::chrono::duration<double>(Clock::now() - t_start).count();
-    if (o.time_limit_s > 0 && elapsed >= o.time_limit_s) {
-      fmt::print(stderr, "time limit of {} reached after epoch {}\n", format_duration(o.time_limit_s), epoch + 1);
-      break;
+    slowest_epoch_s = std::max(slowest_epoch_s, epoch_seconds);
+    if (deadline && epoch + 1 < o.epochs) {
+      const double next_epoch_s = 1.1 * slowest_epoch_s;
+      const double left_s = std::chrono::duration<double>(*deadline - Clock::now()).count();
+      if (left_s < next_epoch_s) {
+        fmt::print(stderr, "time limit: stopping after epoch {} ({} left, another epoch takes up to {})\n", epoch + 1,
+                   format_duration(std::max(left_s, 0.0)), format_duration(next_epoch_s));
+        break;
+      }
     }
   }
   return result;

@@ -73,7 +73,10 @@ struct TrainOptions {
                                      // of the current rate saved in the checkpoint
   bool train_metrics = false;        // metrics on the training phase too (the reference does; costs a kNN per step)
   bool test_each_epoch = true;       // the reference evaluates the test split every epoch
-  double time_limit_s = 0;           // stop after the epoch during which this wall time is exceeded (0 = none)
+  // Time budget: training stops before an epoch that, at the pace of the slowest epoch so far (+10%), would end
+  // past the earlier of these two limits; the first epoch always runs.
+  double time_limit_s = 0;           // seconds from the start of training (0 = none)
+  double finish_by_unix_s = 0;       // a wall-clock time, seconds since the Unix epoch (0 = none)
   int64_t max_train_steps = 0;       // per epoch (0 = the whole training split)
   std::string config_json = "{}";    // saved with checkpoints: the model config
   std::string run_info_json = "{}";  // saved with checkpoints and in run.json: the command line options
