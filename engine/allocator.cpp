@@ -1,11 +1,13 @@
 // CPU caching allocator: 64-byte aligned blocks; blocks of at least 64 KiB are rounded to a size class and kept in
-// per-class free lists when freed, so steady-state training reuses warm pages instead of mapping fresh ones.
+// per-class free lists when freed, so steady-state training reuses warm pages instead of mapping fresh ones. A request
+// takes the smallest cached block of its class or up to 1.5 times it (best fit), as sizes vary with each sample.
 #include "engine/allocator.h"
 
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <new>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/error.h"
@@ -54,42 +56,31 @@ class CachingCpuAllocator final : public Allocator {
   ~CachingCpuAllocator() override { release(); }
 
   void* allocate(size_t nbytes) override {
-    size_t cls = size_class(nbytes == 0 ? kAlign : nbytes);
+    const size_t cls = size_class(nbytes == 0 ? kAlign : nbytes);
     std::lock_guard<std::mutex> lock(mu_);
-    void* p = nullptr;
-    if (caching_ && cls >= kCacheMin) {
-      auto it = free_.find(cls);
-      if (it != free_.end() && !it->second.empty()) {
-        p = it->second.back();
-        it->second.pop_back();
-        stats_.cached_bytes -= static_cast<int64_t>(cls);
-        stats_.cache_hits++;
-      }
-    }
-    if (!p) {
-      if (cls >= kCacheMin) stats_.cache_misses++;
-      p = std::aligned_alloc(kAlign, cls);
-      if (!p) {
-        release_locked();
-        p = std::aligned_alloc(kAlign, cls);
-      }
-      if (!p) throw EngineError(fmt::format("cpu allocator: out of memory allocating {} bytes", cls));
-      if (cls >= kHugeMin) advise_huge_pages(p, cls);
-    }
-    stats_.allocated_bytes += static_cast<int64_t>(cls);
-    if (stats_.allocated_bytes > stats_.peak_allocated_bytes) stats_.peak_allocated_bytes = stats_.allocated_bytes;
-    return p;
+    if (cls < kCacheMin) return count_out(checked_alloc(cls), cls);
+    if (void* p = caching_ ? take_cached(cls) : nullptr) return p;
+    stats_.cache_misses++;
+    void* p = checked_alloc(cls);
+    if (cls >= kHugeMin) advise_huge_pages(p, cls);
+    block_class_[p] = cls;
+    return count_out(p, cls);
   }
 
   void deallocate(void* ptr, size_t nbytes) override {
     if (!ptr) return;
     size_t cls = size_class(nbytes == 0 ? kAlign : nbytes);
     std::lock_guard<std::mutex> lock(mu_);
+    if (cls >= kCacheMin) {  // a cached block may be of a larger class than its size asks for
+      const auto it = block_class_.find(ptr);
+      if (it != block_class_.end()) cls = it->second;
+    }
     stats_.allocated_bytes -= static_cast<int64_t>(cls);
     if (caching_ && cls >= kCacheMin && stats_.cached_bytes + static_cast<int64_t>(cls) <= limit_) {
       free_[cls].push_back(ptr);
       stats_.cached_bytes += static_cast<int64_t>(cls);
     } else {
+      block_class_.erase(ptr);
       std::free(ptr);
     }
   }
@@ -123,13 +114,47 @@ class CachingCpuAllocator final : public Allocator {
  private:
   void release_locked() {
     for (auto& [cls, blocks] : free_)
-      for (void* p : blocks) std::free(p);
+      for (void* p : blocks) {
+        block_class_.erase(p);
+        std::free(p);
+      }
     free_.clear();
     stats_.cached_bytes = 0;
   }
 
+  void* checked_alloc(size_t cls) {
+    void* p = std::aligned_alloc(kAlign, cls);
+    if (!p) {
+      release_locked();
+      p = std::aligned_alloc(kAlign, cls);
+    }
+    if (!p) throw EngineError(fmt::format("cpu allocator: out of memory allocating {} bytes", cls));
+    return p;
+  }
+
+  void* count_out(void* p, size_t cls) {
+    stats_.allocated_bytes += static_cast<int64_t>(cls);
+    if (stats_.allocated_bytes > stats_.peak_allocated_bytes) stats_.peak_allocated_bytes = stats_.allocated_bytes;
+    return p;
+  }
+
+  // The cached block of the smallest class from cls up to 1.5 cls (tensor sizes vary from step to step with the
+  // number of hits, so an exact class would often be empty while a slightly larger warm block waits); null if none.
+  void* take_cached(size_t cls) {
+    for (auto it = free_.lower_bound(cls); it != free_.end() && it->first <= cls + cls / 2; ++it) {
+      if (it->second.empty()) continue;
+      void* p = it->second.back();
+      it->second.pop_back();
+      stats_.cached_bytes -= static_cast<int64_t>(it->first);
+      stats_.cache_hits++;
+      return count_out(p, it->first);
+    }
+    return nullptr;
+  }
+
   std::mutex mu_;
-  std::map<size_t, std::vector<void*>> free_;
+  std::map<size_t, std::vector<void*>> free_;             // class -> cached blocks
+  std::unordered_map<void*, size_t> block_class_;           // every live or cached block of >= kCacheMin: its class
   AllocatorStats stats_;
   bool caching_ = true;
   int64_t limit_ = int64_t(16) << 30;

@@ -198,3 +198,36 @@ TEST_CASE("parallel_for_each: every item once; the lowest failing item's excepti
   parallel_for_each(0, [&](int64_t) { FAIL("no items"); });
   set_num_threads(threads);
 }
+
+TEST_CASE("the CPU caching allocator hands a freed block to a request of its size class or up to 1.5x smaller") {
+  release_cpu_cache();  // no blocks from earlier tests in the classes below
+  Allocator& a = cpu_allocator();
+  const size_t big = 3 << 20;  // 3 MiB: a class of its own (classes are 4 per power of two from 64 KiB)
+  void* p = a.allocate(big);
+  const AllocatorStats held = cpu_allocator_stats();
+  a.deallocate(p, big);
+  const AllocatorStats freed = cpu_allocator_stats();
+  CHECK(freed.allocated_bytes == held.allocated_bytes - int64_t(big));
+  // a request 1.3x smaller (another class) gets the warm block, and the block keeps its own class
+  void* q = a.allocate(big * 10 / 13);
+  CHECK(q == p);
+  const AllocatorStats reused = cpu_allocator_stats();
+  CHECK(reused.cache_hits == freed.cache_hits + 1);
+  CHECK(reused.allocated_bytes == held.allocated_bytes);
+  CHECK(reused.cached_bytes == freed.cached_bytes - int64_t(big));
+  a.deallocate(q, big * 10 / 13);
+  CHECK(cpu_allocator_stats().cached_bytes == freed.cached_bytes);
+  CHECK(cpu_allocator_stats().allocated_bytes == freed.allocated_bytes);
+  // a request 2x smaller does not take it
+  void* r = a.allocate(big / 2);
+  CHECK(r != p);
+  CHECK(cpu_allocator_stats().cache_misses == freed.cache_misses + 1);
+  a.deallocate(r, big / 2);
+  // tensors of a varying row count reuse the same warm storage
+  const void* first = nullptr;
+  for (int64_t rows : {1000, 900, 800}) {
+    Tensor t = empty({rows, 1000}, DType::F32);
+    if (!first) first = t.data<float>();
+    CHECK(t.data<float>() == first);
+  }
+}
