@@ -134,31 +134,44 @@ struct Tiles {
 
   // kappa_ij = exp(-1/2 (sum_e (q_ie - k_je)^2 + sum_c (s_c (cq_ic - ck_jc))^2)) for j < B, 0 for padded j. The
   // squared distances of kLanes keys accumulate in registers of the machine's own vector width (a single 16-float
-  // GCC vector was split and spilled to the stack on AVX2 machines, 5x slower), then one vectorised exp per row.
+  // GCC vector was split and spilled to the stack on AVX2 machines, 5x slower), kRows query rows at a time: their
+  // kRows x (kLanes / width) independent sums hide the FMA latency, which one row's 1-2 sums left exposed. Every
+  // (i, j) still sums over e, then c, in order. Then one vectorised exp per row.
   void kernel_matrix(const Dims& d, const T* s) {
+    constexpr int64_t kRows = 4;
+    int64_t i = 0;
+    for (; i + kRows <= d.B; i += kRows) distance_rows<kRows>(d, s, i);
+    for (; i < d.B; ++i) distance_rows<1>(d, s, i);
+    for (i = 0; i < d.B; ++i) {
+      T* __restrict row = &kappa[i * d.Bp];
+#pragma omp simd
+      for (int64_t j = 0; j < d.Bp; ++j) row[j] = simd_exp(T(-0.5) * row[j]);
+      std::fill(row + d.B, row + d.Bp, T(0));
+    }
+  }
+
+  // Squared distances of query rows i0 .. i0 + R - 1 to every key, into their kappa rows.
+  template <int64_t R>
+  void distance_rows(const Dims& d, const T* s, int64_t i0) {
     using Vec = typename NativeVec<T>::type;
     constexpr int64_t W = sizeof(Vec) / sizeof(T), NV = kLanes / W;  // lanes per vector, vectors per kLanes keys
     static_assert(NV * W == kLanes);
-    const int64_t B = d.B, Bp = d.Bp, D = d.D, C = d.C;
-    for (int64_t i = 0; i < B; ++i) {
-      T* __restrict row = &kappa[i * Bp];
-      for (int64_t j0 = 0; j0 < Bp; j0 += kLanes) {
-        Vec acc[NV] = {};
-        auto accumulate = [&](T x, const T* keys, T scale) {
+    const int64_t Bp = d.Bp, D = d.D, C = d.C;
+    for (int64_t j0 = 0; j0 < Bp; j0 += kLanes) {
+      Vec acc[R][NV] = {};
+      auto accumulate = [&](const T* x, int64_t x_stride, const T* keys, T scale) {
+        Vec kv[NV];
+        for (int64_t v = 0; v < NV; ++v) std::memcpy(&kv[v], keys + j0 + v * W, sizeof(Vec));
+        for (int64_t r = 0; r < R; ++r)
           for (int64_t v = 0; v < NV; ++v) {
-            Vec kv;
-            std::memcpy(&kv, keys + j0 + v * W, sizeof(Vec));
-            const Vec df = scale * (x - kv);
-            acc[v] += df * df;
+            const Vec df = scale * (x[r * x_stride] - kv[v]);
+            acc[r][v] += df * df;
           }
-        };
-        for (int64_t e = 0; e < D; ++e) accumulate(Q[i * D + e], &Kt[e * Bp], T(1));
-        for (int64_t c = 0; c < C; ++c) accumulate(Qc[i * C + c], &Kct[c * Bp], s[c]);
-        std::memcpy(row + j0, acc, sizeof(acc));
-      }
-#pragma omp simd
-      for (int64_t j = 0; j < Bp; ++j) row[j] = simd_exp(T(-0.5) * row[j]);
-      std::fill(row + B, row + Bp, T(0));
+      };
+      for (int64_t e = 0; e < D; ++e) accumulate(&Q[i0 * D + e], D, &Kt[e * Bp], T(1));
+      for (int64_t c = 0; c < C; ++c) accumulate(&Qc[i0 * C + c], C, &Kct[c * Bp], s[c]);
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t v = 0; v < NV; ++v) std::memcpy(&kappa[(i0 + r) * Bp + j0 + v * W], &acc[r][v], sizeof(Vec));
     }
   }
 
