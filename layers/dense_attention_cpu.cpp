@@ -15,11 +15,12 @@
 #include "engine/engine.h"
 #include "engine/parallel.h"
 #include "layers/dense_attention_kernels.h"
-#include "layers/simd_math.h"
+#include "engine/simd_math.h"
 
 namespace layers::cpu {
 
 using engine::Tensor;
+using engine::simd_exp;
 
 namespace {
 

@@ -26,11 +26,12 @@
 #include "engine/backend/dtype_dispatch.h"
 #include "engine/engine.h"
 #include "layers/hept_attention_kernels.h"
-#include "layers/simd_math.h"
+#include "engine/simd_math.h"
 
 namespace layers::cpu {
 
 using engine::Tensor;
+using engine::simd_exp;
 
 namespace {
 

@@ -3,7 +3,7 @@
 // the sequence once, step by step, reading x/delta/z rows and B/C rows contiguously. Inside a block the channels are
 // the vector lanes: states are kept as [n][kBlock] (one AVX-512 register per state index), so every update is a
 // vertical operation with no horizontal sums, and exp/softplus/sigmoid are the vectorisable versions of
-// layers/simd_math.h. A partial last block is padded with inert lanes (x = 0, no gradient). dB and dC (sums over
+// engine/simd_math.h. A partial last block is padded with inert lanes (x = 0, no gradient). dB and dC (sums over
 // channels) are written per block into partial buffers and summed in block order afterwards.
 #include <algorithm>
 #include <cmath>
@@ -13,11 +13,14 @@
 #include "engine/engine.h"
 #include "engine/parallel.h"
 #include "layers/selective_scan_kernels.h"
-#include "layers/simd_math.h"
+#include "engine/simd_math.h"
 
 namespace layers::cpu {
 
 using engine::Tensor;
+using engine::simd_exp;
+using engine::simd_sigmoid;
+using engine::simd_softplus;
 
 namespace {
 

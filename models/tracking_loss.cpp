@@ -13,7 +13,7 @@
 
 #include "engine/engine.h"
 #include "engine/parallel.h"
-#include "layers/simd_math.h"
+#include "engine/simd_math.h"
 
 namespace models {
 
@@ -127,8 +127,8 @@ class InfoNCEOp : public CustomOp {
           T* el = el_local.data();
 #pragma omp simd
           for (int64_t t = 0; t < m; ++t) {
-            sl[t] = layers::simd_exp(-dl[t] * inv_sigma);
-            el[t] = layers::simd_exp((sl[t] - T(1)) * inv_tau);
+            sl[t] = simd_exp(-dl[t] * inv_sigma);
+            el[t] = simd_exp((sl[t] - T(1)) * inv_tau);
           }
           double s_neg = 0;  // sum over the negatives (i, .) of exp(logit)
           for (int64_t t = 0; t < m; ++t) {

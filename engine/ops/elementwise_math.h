@@ -24,11 +24,19 @@ enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Eq, N
 // Comparison ops produce Bool outputs; GeMask/LtMask produce x>=y / x<y as 1/0 in the input dtype.
 ENGINE_HD bool binary_is_comparison(BinaryOp op) { return op >= BinaryOp::Eq && op <= BinaryOp::Ge; }
 
-template <class T> ENGINE_HD T sigmoid_of(T x) { return T(1) / (T(1) + exp(-x)); }
+// The exp and tanh inside the composite ops (sigmoid, silu, gelu, softplus, elu and their gradients, and tanh): the
+// standard functions here (CUDA, float64); the CPU float kernels pass vectorisable ones (engine/simd_math.h). The Exp
+// op itself always uses the standard exp.
+struct StdMath {
+  template <class T> ENGINE_HD static T exp(T x) { using std::exp; return exp(x); }
+  template <class T> ENGINE_HD static T tanh(T x) { using std::tanh; return tanh(x); }
+};
 
-template <UnaryOp OP, class T>
+template <class M, class T> ENGINE_HD T sigmoid_of(T x) { return T(1) / (T(1) + M::exp(-x)); }
+
+template <UnaryOp OP, class T, class M = StdMath>
 ENGINE_HD T unary_fn(T x, T a, T b) {
-  using std::abs; using std::erf; using std::exp; using std::log; using std::log1p; using std::sqrt; using std::tanh;
+  using std::abs; using std::erf; using std::exp; using std::log; using std::log1p; using std::sqrt;
   using std::pow;
   constexpr T kInvSqrt2 = T(0.70710678118654752440);
   constexpr T kInvSqrt2Pi = T(0.39894228040143267794);
@@ -40,30 +48,30 @@ ENGINE_HD T unary_fn(T x, T a, T b) {
   else if constexpr (OP == UnaryOp::Log) return log(x);
   else if constexpr (OP == UnaryOp::Sqrt) return sqrt(x);
   else if constexpr (OP == UnaryOp::Rsqrt) return T(1) / sqrt(x);
-  else if constexpr (OP == UnaryOp::Tanh) return tanh(x);
-  else if constexpr (OP == UnaryOp::Sigmoid) return sigmoid_of(x);
-  else if constexpr (OP == UnaryOp::Silu) return x * sigmoid_of(x);
-  else if constexpr (OP == UnaryOp::SiluGrad) { T s = sigmoid_of(x); return s * (T(1) + x * (T(1) - s)); }
+  else if constexpr (OP == UnaryOp::Tanh) return M::tanh(x);
+  else if constexpr (OP == UnaryOp::Sigmoid) return sigmoid_of<M>(x);
+  else if constexpr (OP == UnaryOp::Silu) return x * sigmoid_of<M>(x);
+  else if constexpr (OP == UnaryOp::SiluGrad) { T s = sigmoid_of<M>(x); return s * (T(1) + x * (T(1) - s)); }
   else if constexpr (OP == UnaryOp::Gelu) return T(0.5) * x * (T(1) + erf(x * kInvSqrt2));
   else if constexpr (OP == UnaryOp::GeluGrad)
-    return T(0.5) * (T(1) + erf(x * kInvSqrt2)) + x * kInvSqrt2Pi * exp(T(-0.5) * x * x);
+    return T(0.5) * (T(1) + erf(x * kInvSqrt2)) + x * kInvSqrt2Pi * M::exp(T(-0.5) * x * x);
   else if constexpr (OP == UnaryOp::GeluTanh) {
     T u = kSqrt2OverPi * (x + T(0.044715) * x * x * x);
-    return T(0.5) * x * (T(1) + tanh(u));
+    return T(0.5) * x * (T(1) + M::tanh(u));
   } else if constexpr (OP == UnaryOp::GeluTanhGrad) {
     T u = kSqrt2OverPi * (x + T(0.044715) * x * x * x);
-    T t = tanh(u);
+    T t = M::tanh(u);
     return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * kSqrt2OverPi * (T(1) + T(3 * 0.044715) * x * x);
   }
   // softplus(x) = log(1 + exp(beta x)) / beta, linear above threshold (PyTorch semantics); a = beta, b = threshold
-  else if constexpr (OP == UnaryOp::Softplus) return a * x > b ? x : log1p(exp(a * x)) / a;
-  else if constexpr (OP == UnaryOp::SoftplusGrad) return a * x > b ? T(1) : sigmoid_of(a * x);
+  else if constexpr (OP == UnaryOp::Softplus) return a * x > b ? x : log1p(M::exp(a * x)) / a;
+  else if constexpr (OP == UnaryOp::SoftplusGrad) return a * x > b ? T(1) : sigmoid_of<M>(a * x);
   else if constexpr (OP == UnaryOp::Relu) return x > T(0) ? x : T(0);
   else if constexpr (OP == UnaryOp::Step) return x > T(0) ? T(1) : T(0);
   else if constexpr (OP == UnaryOp::LeakyRelu) return x > T(0) ? x : a * x;
   else if constexpr (OP == UnaryOp::LeakyReluGrad) return x > T(0) ? T(1) : a;
-  else if constexpr (OP == UnaryOp::Elu) return x > T(0) ? x : a * (exp(x) - T(1));
-  else if constexpr (OP == UnaryOp::EluGrad) return x > T(0) ? T(1) : a * exp(x);
+  else if constexpr (OP == UnaryOp::Elu) return x > T(0) ? x : a * (M::exp(x) - T(1));
+  else if constexpr (OP == UnaryOp::EluGrad) return x > T(0) ? T(1) : a * M::exp(x);
   else if constexpr (OP == UnaryOp::Clamp) return x < a ? a : (x > b ? b : x);
   else if constexpr (OP == UnaryOp::ClampMask) return (x >= a && x <= b) ? T(1) : T(0);
   else if constexpr (OP == UnaryOp::PowScalar) return pow(x, a);

@@ -1,5 +1,6 @@
-// Vectorisable elementary functions for the CPU layer kernels. glibc's vector math (libmvec) is only used under
-// -ffast-math, so std::exp inside an `omp simd` loop stays a scalar call; these inline versions vectorise.
+// Vectorisable elementary functions for the CPU kernels (the engine's elementwise ops and the layers' fused kernels).
+// glibc's vector math (libmvec) is only used under -ffast-math, so std::exp inside an `omp simd` loop stays a scalar
+// call; these inline versions vectorise.
 //   simd_exp(float): Cephes-style polynomial, max relative error ~2e-7; returns exactly 0 below -87 (where expf
 //                    would give a denormal or 0) and clamps above 88 (overflow is not reached by the callers, whose
 //                    arguments are <= 0 or small).
@@ -7,13 +8,15 @@
 //   simd_softplus(float): log(1 + e^v) as max(v, 0) + log1p(e^-|v|), the log1p by its atanh series
 //                         (2 atanh(u / (2 + u)), 7 terms, relative error < 1e-8 on u in (0, 1]).
 //   simd_sigmoid(float): 1 / (1 + e^-v).
+//   simd_tanh(float): Cephes' odd polynomial below |x| = 0.625, 1 - 2 / (e^2|x| + 1) above (with the sign of x);
+//                     relative error < 1e-6 (glibc's tanhf is a scalar call into expm1f).
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
-namespace layers {
+namespace engine {
 
 #pragma omp declare simd
 inline float simd_exp(float x) {
@@ -61,4 +64,20 @@ inline float simd_sigmoid(float v) { return 1.0f / (1.0f + simd_exp(-v)); }
 #pragma omp declare simd
 inline double simd_sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }
 
-}  // namespace layers
+#pragma omp declare simd
+inline float simd_tanh(float x) {
+  const float a = std::abs(x), z = x * x;
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const float small = x + x * z * p;
+  const float large = 1.0f - 2.0f / (simd_exp(std::min(2.0f * a, 88.0f)) + 1.0f);
+  return a < 0.625f ? small : (x < 0.0f ? -large : large);
+}
+
+#pragma omp declare simd
+inline double simd_tanh(double x) { return std::tanh(x); }
+
+}  // namespace engine
