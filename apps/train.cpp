@@ -178,6 +178,8 @@ int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
   engine::NoGradGuard no_grad;
   const data::Split held_out = task.size(data::Split::Test) > 0 ? data::Split::Test : data::Split::Valid;
   const Json metrics = mean_metrics(task, held_out);
+  fmt::print(stderr, "tuning the DBSCAN radius for infer on {} validation samples\n",
+             std::min<size_t>(kDbscanTuningSamples, task.dataset().size(data::Split::Valid)));
   const data::TunedClustering tuned = tune_dbscan(*model, task.dataset(), device);
   const Json final = {{"task", "tracking"}, {"model", c.model_name}, {"best_epoch", result.best_epoch},
                       {"best_valid_accuracy@0.9", result.best_metric},

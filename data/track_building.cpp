@@ -136,6 +136,7 @@ TunedClustering tune_clustering(const std::vector<LabelledEmbedding>& samples) {
     }
     for (int ms = 1; ms <= 3; ++ms)
       if (mean_score[ms - 1] > best.score) best = {eps, ms, mean_score[ms - 1]};
+    if (*std::max_element(mean_score.begin(), mean_score.end()) < 0.5 * best.score) break;
   }
   return best;
 }
