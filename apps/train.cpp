@@ -109,6 +109,7 @@ data::TunedClustering tune_dbscan(models::TrackingModel& model, const data::Data
   std::vector<engine::Tensor> embeddings;  // [N_i, d] float32 on the CPU
   std::vector<std::vector<int64_t>> particle_ids;
   const size_t n = std::min<size_t>(kDbscanTuningSamples, dataset.size(data::Split::Valid));
+  fmt::print(stderr, "tuning the DBSCAN radius for infer on {} validation samples\n", n);
   for (size_t i = 0; i < n; ++i) {
     const data::Sample s = dataset.load(data::Split::Valid, i);
     embeddings.push_back(
@@ -178,8 +179,6 @@ int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
   engine::NoGradGuard no_grad;
   const data::Split held_out = task.size(data::Split::Test) > 0 ? data::Split::Test : data::Split::Valid;
   const Json metrics = mean_metrics(task, held_out);
-  fmt::print(stderr, "tuning the DBSCAN radius for infer on {} validation samples\n",
-             std::min<size_t>(kDbscanTuningSamples, task.dataset().size(data::Split::Valid)));
   const data::TunedClustering tuned = tune_dbscan(*model, task.dataset(), device);
   const Json final = {{"task", "tracking"}, {"model", c.model_name}, {"best_epoch", result.best_epoch},
                       {"best_valid_accuracy@0.9", result.best_metric},
