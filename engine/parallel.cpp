@@ -1,7 +1,6 @@
-// Thread-count control for OpenMP loops and Eigen GEMM.
+// Thread-count control for the OpenMP loops (Eigen's products run single-threaded inside them).
 #include "engine/parallel.h"
 
-#include <Eigen/Core>
 #include <thread>
 
 namespace engine {
@@ -13,7 +12,6 @@ void set_num_threads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   g_threads = n;
   omp_set_num_threads(n);
-  Eigen::setNbThreads(n);
 }
 
 int get_num_threads() {

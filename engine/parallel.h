@@ -1,4 +1,4 @@
-// The CPU thread pool (OpenMP underneath; Eigen's GEMM uses the same threads). parallel_for splits [begin, end)
+// The CPU thread pool (OpenMP underneath; the GEMM splits its blocks over the same threads). parallel_for splits [begin, end)
 // into one static contiguous range per thread, so results are bit-identical for a fixed thread count.
 #pragma once
 #include <omp.h>

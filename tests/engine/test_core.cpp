@@ -169,7 +169,9 @@ TEST_CASE("gradcheck: views, sum, mean, matmul") {
 }
 
 TEST_CASE("matmul matches a naive loop on awkward shapes") {
-  for (auto [M, K, N] : {std::tuple{1, 1, 1}, {7, 13, 5}, {33, 1, 17}, {0, 3, 4}, {64, 65, 63}}) {
+  // the last two are cut into output blocks: by rows, by columns
+  for (auto [M, K, N] : {std::tuple{1, 1, 1}, {7, 13, 5}, {33, 1, 17}, {0, 3, 4}, {64, 65, 63}, {301, 70, 150},
+                         {40, 203, 517}}) {
     Tensor a = testing::rand_f32({M, K}, 21), b = testing::rand_f32({N, K}, 22).t();
     Tensor c = matmul(a, b);
     auto va = a.to_vector<double>(), vb = b.contiguous().to_vector<double>();
@@ -179,6 +181,24 @@ TEST_CASE("matmul matches a naive loop on awkward shapes") {
         for (int k = 0; k < K; ++k) ref[i * N + j] += va[i * K + k] * vb[k * N + j];
     CHECK_CLOSE(c, from_vector(ref, {M, N}), 1e-5, 1e-5);
   }
+}
+
+TEST_CASE("matmul gives the same bits on any thread count, long depths included") {
+  const int threads = get_num_threads();
+  Tensor x = testing::rand_f32({5003, 48}, 31);    // [N, in]: hits x features
+  Tensor w = testing::rand_f32({192, 48}, 32);     // [out, in]
+  Tensor dy = testing::rand_f32({5003, 192}, 33);  // [N, out]
+  auto products = [&] {  // a layer's forward, its input gradient and its weight gradient (depth N)
+    return std::vector<std::vector<float>>{matmul(x, w.t()).to_vector<float>(), matmul(dy, w).to_vector<float>(),
+                                           matmul(dy.t(), x).to_vector<float>()};
+  };
+  set_num_threads(1);
+  const auto one = products();
+  for (int t : {2, 3}) {
+    set_num_threads(t);
+    CHECK(products() == one);
+  }
+  set_num_threads(threads);
 }
 
 TEST_CASE("parallel_for_each: every item once; the lowest failing item's exception after all items ran") {

@@ -1,5 +1,8 @@
 // CPU GEMM through Eigen: operands are mapped in place as row- or column-major matrices (transposed views need no
-// copy); one large product uses Eigen's threads, a batch of products is split across threads instead.
+// copy). Every Eigen product here runs on one thread (EIGEN_DONT_PARALLELIZE): a batch of products is split across
+// our threads, and one large product is cut into output blocks whose bounds depend on its shape alone. So each output
+// element is summed the same way whatever the thread count (Eigen's own threading blocks the depth by another rule
+// than its single-threaded path, and training then depended on the thread count).
 #include "engine/backend/cpu/linalg.h"
 
 #include <Eigen/Core>
@@ -30,6 +33,40 @@ int64_t outer_stride(const Tensor& t, Layout l) {
   return std::max<int64_t>(t.shape()[2] == 1 ? t.shape()[1] : t.strides()[2], 1);
 }
 
+#ifndef EIGEN_DONT_PARALLELIZE
+#error "the engine's GEMM splits work itself: build with EIGEN_DONT_PARALLELIZE (set in the top-level CMakeLists.txt)"
+#endif
+
+constexpr int64_t kMinFlopsPerBlock = int64_t(1) << 21;  // smaller products run as one block
+constexpr int64_t kMaxBlocks = 16;
+constexpr int64_t kMinBlockWidth = 32;
+
+// Number of output blocks for one [M, K] x [K, N] product, cut along its larger output dimension `width`: a
+// function of the shape only, never of the thread count.
+int64_t output_blocks(int64_t M, int64_t N, int64_t K, int64_t width) {
+  const int64_t flops = 2 * M * N * K;
+  const int64_t by_work = std::max<int64_t>(flops / kMinFlopsPerBlock, 1);
+  const int64_t by_width = std::max<int64_t>(width / kMinBlockWidth, 1);
+  return std::min({by_work, by_width, kMaxBlocks});
+}
+
+// out = a * b for one product, cut into output row blocks (M >= N) or column blocks, each one single-threaded Eigen
+// product, run in parallel.
+template <class MA, class MB, class MO>
+void gemm_blocked(const MA& A, const MB& Bm, MO& O) {
+  const int64_t M = O.rows(), N = O.cols(), K = A.cols();
+  const bool by_rows = M >= N;
+  const int64_t width = by_rows ? M : N;
+  const int64_t blocks = output_blocks(M, N, K, width);
+  parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t lo = width * blk / blocks, n = width * (blk + 1) / blocks - lo;
+      if (by_rows) O.middleRows(lo, n).noalias() = A.middleRows(lo, n) * Bm;
+      else O.middleCols(lo, n).noalias() = A * Bm.middleCols(lo, n);
+    }
+  });
+}
+
 template <class T, class MA, class MB>
 void gemm_batch(const Tensor& a, const Tensor& b, const Tensor& out, int64_t osa, int64_t osb) {
   const int64_t B = out.shape()[0], M = out.shape()[1], N = out.shape()[2], K = a.shape()[2];
@@ -44,7 +81,11 @@ void gemm_batch(const Tensor& a, const Tensor& b, const Tensor& out, int64_t osa
     else O.noalias() = A * Bm;
   };
   if (B == 1) {
-    one(0);
+    StridedMap<MA> A(pa, M, K, Eigen::OuterStride<>(osa));
+    StridedMap<MB> Bm(pb, K, N, Eigen::OuterStride<>(osb));
+    Eigen::Map<RowMat<T>> O(po, M, N);
+    if (K == 0) O.setZero();
+    else gemm_blocked(A, Bm, O);
     return;
   }
   parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
