@@ -73,21 +73,16 @@ void gemm_batch(const Tensor& a, const Tensor& b, const Tensor& out, int64_t osa
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
   T* po = out.data<T>();
+  // product i of the batch; a single product (B == 1) is cut into output blocks on the threads instead
   auto one = [&](int64_t i) {
     StridedMap<MA> A(pa + i * a.strides()[0], M, K, Eigen::OuterStride<>(osa));
     StridedMap<MB> Bm(pb + i * b.strides()[0], K, N, Eigen::OuterStride<>(osb));
     Eigen::Map<RowMat<T>> O(po + i * M * N, M, N);
     if (K == 0) O.setZero();
+    else if (B == 1) gemm_blocked(A, Bm, O);
     else O.noalias() = A * Bm;
   };
-  if (B == 1) {
-    StridedMap<MA> A(pa, M, K, Eigen::OuterStride<>(osa));
-    StridedMap<MB> Bm(pb, K, N, Eigen::OuterStride<>(osb));
-    Eigen::Map<RowMat<T>> O(po, M, N);
-    if (K == 0) O.setZero();
-    else gemm_blocked(A, Bm, O);
-    return;
-  }
+  if (B == 1) return one(0);
   parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t i = b0; i < b1; ++i) one(i);
   });
