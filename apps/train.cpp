@@ -101,6 +101,7 @@ void take_resumed_run_settings(const Json& run, const CLI::App& cli, Cli& c) {
     c.tracking.loss_pairs = run["loss_pairs"].get<std::string>();
   // runs from before the augmentation existed had none
   if (!given("--random-pairs")) c.tracking.random_pairs = run.value("random_pairs", 0.0);
+  if (!given("--loss-pt-min")) c.tracking.loss_pt_min = run.value("loss_pt_min", 0.9);
 }
 
 // DBSCAN radius and min_samples for apps/infer: the best mean TrackML score (unweighted) on the first validation
@@ -160,7 +161,7 @@ int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
               {"schedule", c.opt.scheduler}, {"warmup_steps", c.opt.warmup_steps},
               {"max_steps", c.opt.max_train_steps},
               {"seed", c.opt.seed}, {"device", device.str()}, {"loss_pairs", c.tracking.loss_pairs},
-              {"random_pairs", c.tracking.random_pairs}};
+              {"random_pairs", c.tracking.random_pairs}, {"loss_pt_min", c.tracking.loss_pt_min}};
   app::TrackingTask task(cache, *model, device, c.tracking);
   run["sectors"] = task.dataset().features().n_sectors;  // infer embeds events in the same sectors
   c.opt.run_info_json = run.dump();
@@ -298,6 +299,10 @@ int main(int argc, char** argv) {
   cli.add_option("--random-pairs", c.tracking.random_pairs,
                  "HEPT's training-only augmentation: about this fraction of the loss pairs again as random pairs "
                  "each step (default 0.2 as HEPT; 0: none; with --resume: the resumed run's)")
+      ->check(CLI::NonNegativeNumber);
+  cli.add_option("--loss-pt-min", c.tracking.loss_pt_min,
+                 "training loss anchors: reconstructable hits above this pT in GeV (default 0.9 as HEPT; the "
+                 "validation and test losses keep 0.9; with --resume: the resumed run's)")
       ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(cli, argc, argv);
 

@@ -46,6 +46,10 @@ TrackingTask::TrackingTask(const std::string& cache_dir, models::TrackingModel& 
     throw std::invalid_argument("loss pairs must be 'knn' or 'radius', not '" + options_.loss_pairs + "'");
 }
 
+namespace {
+constexpr double kEvaluationPtMin = 0.9;  // HEPT's anchor threshold, for the validation and test losses
+}  // namespace
+
 StepOutput TrackingTask::run(data::Split split, size_t index, bool with_metrics) {
   const data::Sample s = dataset_.load(split, index);
   const engine::Tensor emb = model_.forward(model_input(s, device_));  // [N, d]
@@ -54,7 +58,8 @@ StepOutput TrackingTask::run(data::Split split, size_t index, bool with_metrics)
     pairs = data::with_random_pairs(pairs, s.num_hits(), options_.random_pairs);
   StepOutput out;
   out.loss = models::infonce_loss(emb, pairs.to(device_), s.particle_id.to(device_), s.pt.to(device_),
-                                  s.reconstructable.to(device_), options_.tau, /*pt_min=*/0.9,
+                                  s.reconstructable.to(device_), options_.tau,
+                                  split == data::Split::Train ? options_.loss_pt_min : kEvaluationPtMin,
                                   options_.loss_pairs == "radius" ? models::InfoNCEAverage::PerParticle
                                                                   : models::InfoNCEAverage::PerPair);
   out.hits = static_cast<double>(s.num_hits());

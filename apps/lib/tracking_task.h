@@ -19,6 +19,10 @@ struct TrackingTaskOptions {
   // HEPT's training-only augmentation: about this fraction of E random pairs appended to the loss pairs of every
   // training step (data::with_random_pairs); 0 turns it off
   double random_pairs = 0.2;
+  // Training steps' anchors: reconstructable hits above this pT (GeV). HEPT's 0.9 by default; lower values also train
+  // the softer particles, whose hits are most of the wrong neighbours (docs/tracking.md). The validation and test
+  // losses keep HEPT's 0.9, so they compare across runs.
+  double loss_pt_min = 0.9;
 };
 
 class TrackingTask : public Task {
