@@ -1,5 +1,6 @@
-// The CPU thread pool (OpenMP underneath; the GEMM splits its blocks over the same threads). parallel_for splits [begin, end)
-// into one static contiguous range per thread, so results are bit-identical for a fixed thread count.
+// The CPU thread pool (OpenMP underneath; the GEMM runs its output blocks on the same threads). parallel_for splits
+// [begin, end) into one static contiguous range per thread; kernels that sum across ranges cut their sums by the
+// shape instead, so results do not depend on the thread count (docs/engine-design.md).
 #pragma once
 #include <omp.h>
 
