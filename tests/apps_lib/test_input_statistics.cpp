@@ -4,28 +4,21 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <vector>
 
-#include "apps/lib/datasets.h"
 #include "apps/lib/tracking_task.h"
 #include "data/cache.h"
 #include "engine/engine.h"
 #include "models/registry.h"
+#include "small_cache.h"
 
 namespace fs = std::filesystem;
 using namespace engine;
 
 TEST_CASE("input statistics of the training split") {
   const std::string root = (fs::temp_directory_path() / "hep-test-input-statistics").string();
-  fs::remove_all(root);
-  setenv("HEP_CACHE", root.c_str(), 1);
-  app::DataRequest request;
-  request.sim_events = 2;
-  request.sim_mu = 5;
-  request.sim_seed = 4;
-  const data::Dataset dataset(app::resolve_tracking_dataset(request));
+  const data::Dataset dataset(small_simulated_cache(root));
   REQUIRE(dataset.size(data::Split::Train) >= 3);
 
   const nlohmann::json stats = app::input_statistics(dataset, 3);

@@ -2,15 +2,14 @@
 // losses HEPT's 0.9 whatever it is; both equal the InfoNCE loss computed directly on the sample's embeddings.
 #include <doctest/doctest.h>
 
-#include <cstdlib>
 #include <filesystem>
 
-#include "apps/lib/datasets.h"
 #include "apps/lib/tracking_task.h"
 #include "data/cache.h"
 #include "engine/engine.h"
 #include "models/registry.h"
 #include "models/tracking_loss.h"
+#include "small_cache.h"
 
 namespace fs = std::filesystem;
 using namespace engine;
@@ -33,14 +32,7 @@ double direct_loss(models::TrackingModel& model, const data::Dataset& dataset, d
 
 TEST_CASE("tracking task: the training loss's anchors follow loss_pt_min, the evaluation losses keep 0.9") {
   const std::string root = (fs::temp_directory_path() / "hep-test-tracking-task").string();
-  fs::remove_all(root);
-  setenv("HEP_CACHE", root.c_str(), 1);
-  app::DataRequest request;
-  request.sim_events = 2;
-  request.sim_mu = 5;
-  request.sim_seed = 4;
-  request.radius_pairs = true;
-  const std::string cache = app::resolve_tracking_dataset(request);
+  const std::string cache = small_simulated_cache(root, /*radius_pairs=*/true);
   const data::Dataset dataset(cache);
   REQUIRE(dataset.size(data::Split::Train) >= 1);
   REQUIRE(dataset.size(data::Split::Valid) >= 1);
