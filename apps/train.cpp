@@ -101,7 +101,8 @@ void take_resumed_run_settings(const Json& run, const CLI::App& cli, Cli& c) {
     c.tracking.loss_pairs = run["loss_pairs"].get<std::string>();
   // runs from before the augmentation existed had none
   if (!given("--random-pairs")) c.tracking.random_pairs = run.value("random_pairs", 0.0);
-  if (!given("--loss-pt-min")) c.tracking.loss_pt_min = run.value("loss_pt_min", 0.9);
+  if (!given("--loss-pt-min"))
+    c.tracking.loss_pt_min = run.value("loss_pt_min", app::TrackingTaskOptions{}.loss_pt_min);
 }
 
 // DBSCAN radius and min_samples for apps/infer: the best mean TrackML score (unweighted) on the first validation

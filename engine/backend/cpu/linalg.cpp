@@ -41,12 +41,12 @@ constexpr int64_t kMinFlopsPerBlock = int64_t(1) << 21;  // smaller products run
 constexpr int64_t kMaxBlocks = 16;
 constexpr int64_t kMinBlockWidth = 32;
 
-// Number of output blocks for one [M, K] x [K, N] product, cut along its larger output dimension `width`: a
-// function of the shape only, never of the thread count.
-int64_t output_blocks(int64_t M, int64_t N, int64_t K, int64_t width) {
+// Number of output blocks for one [M, K] x [K, N] product, cut along its larger output dimension: a function of
+// the shape only, never of the thread count.
+int64_t output_blocks(int64_t M, int64_t N, int64_t K) {
   const int64_t flops = 2 * M * N * K;
   const int64_t by_work = std::max<int64_t>(flops / kMinFlopsPerBlock, 1);
-  const int64_t by_width = std::max<int64_t>(width / kMinBlockWidth, 1);
+  const int64_t by_width = std::max<int64_t>(std::max(M, N) / kMinBlockWidth, 1);
   return std::min({by_work, by_width, kMaxBlocks});
 }
 
@@ -57,7 +57,7 @@ void gemm_blocked(const MA& A, const MB& Bm, MO& O) {
   const int64_t M = O.rows(), N = O.cols(), K = A.cols();
   const bool by_rows = M >= N;
   const int64_t width = by_rows ? M : N;
-  const int64_t blocks = output_blocks(M, N, K, width);
+  const int64_t blocks = output_blocks(M, N, K);
   parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t lo = width * blk / blocks, n = width * (blk + 1) / blocks - lo;
