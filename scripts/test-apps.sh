@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end test of the programs (run by CTest as "apps"): simulate two small events, train hmambav2-S for one
 # short epoch, resume it (at the run's rate, and with --lr at a new one), run infer on an event (in the training
-# sectors and whole), train and infer the pile-up task, and check that bad inputs give a one-line error and a non-zero
-# exit: a missing column, a NaN coordinate, an empty event, a checkpoint of another model, a missing file.
+# sectors and whole), train and infer the pile-up task, check that bench marks a warm-up it reports alone, and check
+# that bad inputs give a one-line error and a non-zero exit: a missing column, a NaN coordinate, an empty event, a
+# checkpoint of another model, a missing file.
 # Usage: scripts/test-apps.sh BUILD_DIR
 set -uo pipefail
 BUILD=$(cd "$1" && pwd)
@@ -110,5 +111,11 @@ expect_error "checkpoint of another model" "hmambav2" "$BUILD/apps/infer" --chec
 expect_error "missing checkpoint" "nope.safetensors" "$BUILD/apps/infer" --checkpoint "$T/nope.safetensors" --event "$EV" --out "$T/o5"
 expect_error "pile-up with a tracking schedule" "for tracking" "$BUILD/apps/train" --task pileup --model hmambav2 \
   --schedule cosine --out "$T/o7"
+# bench: a warm-up over --budget-s is reported alone, marked as a cold run, and the model's larger N are skipped
+"$BUILD/apps/bench" --models hmambav2 --sizes 200,400 --repeats 1 --budget-s 1e-9 --threads 2 --out "$T/bench" \
+  > "$T/bench.txt" 2> "$T/bench-err.txt" \
+  && grep -q '| hmambav2 | S | [0-9]* | [0-9.e-]*\* / [0-9.e-]*\* | skipped |' "$T/bench.txt" \
+  && grep -q '"timed_runs": {' "$T/bench/bench.json" && grep -A1 '"timed_runs": {' "$T/bench/bench.json" | grep -q '"infer": 0' \
+  && ok "bench marks a warm-up reported alone" || { bad "bench"; cat "$T/bench.txt" "$T/bench-err.txt"; }
 expect_error "unknown model" "unknown model" "$BUILD/apps/train" --model nosuchmodel --data "$T/events" --out "$T/o6"
 exit $FAIL
