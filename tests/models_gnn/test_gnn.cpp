@@ -6,32 +6,12 @@
 #include <string>
 
 #include "engine/engine.h"
-#include "engine/optim/optimizer.h"
-#include "gradcheck.h"
+#include "model_testing.h"
 #include "models/catalog.h"
 
-using engine::DType;
 using engine::Tensor;
 
 namespace {
-
-models::ModelInput random_sector(int64_t N, uint64_t seed) {
-  using namespace engine;
-  models::ModelInput in;
-  in.x = testing::rand_f32({N, 15}, seed, -1, 1);
-  Tensor eta = testing::rand_f64({N, 1}, seed + 1, -4, 4, false), phi = testing::rand_f64({N, 1}, seed + 2, -M_PI, M_PI, false);
-  Tensor r = testing::rand_f64({N, 1}, seed + 3, 0.03, 1.0, false), z = testing::rand_f64({N, 1}, seed + 4, -3, 3, false);
-  in.coords = concat({eta, phi, r, phi / M_PI, z, eta}, 1).to(DType::F32);
-  in.edge_index = zeros({2, 0}, TensorOptions(DType::I64));
-  return in;
-}
-
-int64_t trainable(const engine::nn::Module& m) {
-  int64_t n = 0;
-  for (const Tensor& p : m.parameters())
-    if (p.requires_grad()) n += p.numel();
-  return n;
-}
 
 bool has_name(const engine::nn::Module& m, const std::string& name) {
   for (const auto& [n, p] : m.named_parameters())
@@ -42,9 +22,9 @@ bool has_name(const engine::nn::Module& m, const std::string& name) {
 void forward_backward(const models::ModelEntry& e, int64_t expect_params) {
   engine::manual_seed(0);
   auto model = e.make(e.defaults());
-  CHECK(trainable(*model) == expect_params);
+  CHECK(testing::trainable(*model) == expect_params);
   CHECK(model->out_dim() == 12);
-  models::ModelInput in = random_sector(400, 1);
+  models::ModelInput in = testing::random_sector(400, 1);
   Tensor out = model->forward(in);
   REQUIRE(out.shape() == engine::Shape{400, 12});
   for (float v : out.to_vector<float>()) REQUIRE(std::isfinite(v));
@@ -63,20 +43,8 @@ void forward_backward(const models::ModelEntry& e, int64_t expect_params) {
 void adam_reduces_loss(const models::ModelEntry& e) {
   engine::manual_seed(2);
   auto model = e.make(e.defaults());
-  model->eval();
-  models::ModelInput in = random_sector(400, 5);
-  Tensor target = testing::rand_f32({400, 12}, 9, -1, 1);
-  engine::optim::Adam opt(model->named_parameters(), 1e-3);
-  double first = 0, last = 0;
-  for (int step = 0; step < 6; ++step) {
-    opt.zero_grad();
-    Tensor d = model->forward(in) - target;
-    Tensor loss = engine::mean(d * d);
-    loss.backward();
-    opt.step();
-    (step == 0 ? first : last) = loss.item();
-  }
-  CHECK(last < first);
+  const testing::LossDrop drop = testing::adam_fit(*model, testing::random_sector(400, 5));
+  CHECK(drop.last < drop.first);
 }
 
 }  // namespace
@@ -95,7 +63,7 @@ TEST_CASE("dgcnn: parameter count 325,324, reference names, forward/backward on 
   // The issue's max aggregation is an option with the same parameters.
   models::Config c = e.defaults();
   c["aggr"] = "max";
-  CHECK(trainable(*e.make(c)) == 325324);
+  CHECK(testing::trainable(*e.make(c)) == 325324);
   c["aggr"] = "sum";
   CHECK_THROWS(e.make(c));
 }
@@ -121,7 +89,7 @@ TEST_CASE("dgcnn and gravnet: tiny sectors (N < k) and a single hit") {
     auto model = e->make(e->defaults());
     model->eval();
     for (int64_t N : {1, 9}) {
-      Tensor out = model->forward(random_sector(N, 3));
+      Tensor out = model->forward(testing::random_sector(N, 3));
       CHECK(out.shape() == engine::Shape{N, 12});
     }
   }

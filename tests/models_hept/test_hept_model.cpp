@@ -12,6 +12,7 @@
 #include "engine/io/safetensors.h"
 #include "engine/io/torch_checkpoint.h"
 #include "gradcheck.h"
+#include "model_testing.h"
 #include "models/catalog.h"
 #include "models/hept.h"
 
@@ -27,12 +28,6 @@ Config merged(Config overrides) {
   return c;
 }
 
-int64_t trainable(const engine::nn::Module& m) {
-  int64_t n = 0;
-  for (auto& [name, t] : m.named_parameters())
-    if (t.requires_grad()) n += t.numel();
-  return n;
-}
 int64_t fixed(const engine::nn::Module& m) {
   int64_t n = 0;
   for (auto& [name, t] : m.named_buffers()) n += t.numel();
@@ -76,12 +71,12 @@ double rel_l2(const Tensor& a, const Tensor& b) {
 
 TEST_CASE("hept model: parameter counts (Lampa config and checkpoint config)") {
   auto lampa = models::hept_entry().make(models::hept_entry().defaults());
-  CHECK(trainable(*lampa) == 404400);
+  CHECK(testing::trainable(*lampa) == 404400);
   CHECK(lampa->num_parameters() == 404400);
   CHECK(fixed(*lampa) == 3708);
   CHECK(lampa->out_dim() == 16);
   auto ck = models::hept_entry().make(merged(models::hept_checkpoint_overrides()));
-  CHECK(trainable(*ck) == 326436);
+  CHECK(testing::trainable(*ck) == 326436);
   int64_t state = 0;
   for (auto& [n, t] : ck->state_dict()) state += t.numel();
   CHECK(state == 329364);
