@@ -282,8 +282,9 @@ int main(int argc, char** argv) {
   cli.add_flag("--resume", c.opt.resume,
                "continue the run in --out from its last.safetensors, with its data and settings");
   cli.add_option("--time-limit", c.time_limit_min,
-                 "training budget in minutes: stop before an epoch that, at the pace of the slowest epoch so far "
-                 "(+10%), would end past it (the first epoch always runs)")
+                 "training budget in minutes: at the pace of the slowest epoch so far (+10%), an epoch that would "
+                 "end past it is cut to the steps that fit and is the last one, or is not run when under a tenth of "
+                 "its steps fit (the first epoch always runs whole)")
       ->check(CLI::NonNegativeNumber);
   cli.add_option("--finish-by", c.opt.finish_by_unix_s,
                  "the same budget as a wall-clock time, in seconds since the Unix epoch (e.g. $(date -d '+15 min' "

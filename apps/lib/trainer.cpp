@@ -159,6 +159,13 @@ std::optional<Clock::time_point> training_deadline(const TrainOptions& o, Clock:
 
 void install_interrupt_handler() { std::signal(SIGINT, on_sigint); }
 
+int64_t steps_that_fit(double left_s, double step_s, double eval_s, int64_t full_steps) {
+  if (left_s >= eval_s + step_s * static_cast<double>(full_steps)) return full_steps;
+  const double fit = step_s > 0 ? std::floor((left_s - eval_s) / step_s) : 0.0;
+  const int64_t steps = fit > 0 ? static_cast<int64_t>(fit) : 0;
+  return 10 * steps >= full_steps ? steps : 0;
+}
+
 TrainResult train(engine::nn::Module& model, const std::string& model_name, Task& task, const TrainOptions& o) {
   using engine::io::CheckpointInfo;
   fs::create_directories(o.out_dir);
@@ -211,7 +218,8 @@ TrainResult train(engine::nn::Module& model, const std::string& model_name, Task
   };
   const auto t_start = Clock::now();
   const std::optional<Clock::time_point> deadline = training_deadline(o, t_start);
-  double slowest_epoch_s = 0;
+  double slowest_step_s = 0, slowest_eval_s = 0;  // per training step, per epoch's evaluation
+  size_t epoch_steps = steps;                      // fewer in a partial last epoch (time budget)
   for (int epoch = start_epoch; epoch < o.epochs; ++epoch) {
     // Every epoch's shuffling and dropout depend only on (seed, epoch): a resumed run repeats them exactly.
     engine::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
@@ -220,8 +228,8 @@ TrainResult train(engine::nn::Module& model, const std::string& model_name, Task
     const auto t_epoch = Clock::now();
     model.train();
     MeanMetrics train_metrics;
-    Progress progress(fmt::format("epoch {}/{} train", epoch + 1, o.epochs), static_cast<int64_t>(steps));
-    for (size_t s = 0; s < steps; ++s) {
+    Progress progress(fmt::format("epoch {}/{} train", epoch + 1, o.epochs), static_cast<int64_t>(epoch_steps));
+    for (size_t s = 0; s < epoch_steps; ++s) {
       StepOutput out = task.run(data::Split::Train, static_cast<size_t>(order[s]), o.train_metrics);
       const double loss = out.loss.item();
       if (std::isfinite(loss)) {  // as the reference: a NaN loss skips the update
@@ -246,7 +254,8 @@ TrainResult train(engine::nn::Module& model, const std::string& model_name, Task
       }
     }
     progress.finish(status_line(train_metrics, task.main_metric()));
-    nlohmann::json line = {{"epoch", epoch + 1}, {"lr", optimizer.lr()}, {"step", global_step}};
+    const auto t_eval = Clock::now();
+    nlohmann::json line = {{"epoch", epoch + 1}, {"lr", optimizer.lr()}, {"step", global_step}, {"train_steps", epoch_steps}};
     line["train"] = train_metrics.means();
     result.last_valid = evaluate(model, task, data::Split::Valid, epoch);
     line["valid"] = result.last_valid;
@@ -280,15 +289,24 @@ TrainResult train(engine::nn::Module& model, const std::string& model_name, Task
     fmt::print(stderr, "epoch {}: valid {} {:.4f}{} (best {:.4f} at epoch {})\n", epoch + 1, task.main_metric(), main,
                improved ? " *" : "", result.best_metric, result.best_epoch);
     result.epochs_done = epoch + 1;
-    slowest_epoch_s = std::max(slowest_epoch_s, epoch_seconds);
+    if (epoch_steps < steps) break;  // the partial last epoch that the time budget allowed
+    // the epoch's pace: its training steps, and what follows them (evaluation, checkpoints, curves)
+    const double train_seconds = std::chrono::duration<double>(t_eval - t_epoch).count();
+    slowest_step_s = std::max(slowest_step_s, train_seconds / static_cast<double>(epoch_steps));
+    slowest_eval_s = std::max(slowest_eval_s, std::chrono::duration<double>(Clock::now() - t_eval).count());
     if (deadline && epoch + 1 < o.epochs) {
-      const double next_epoch_s = 1.1 * slowest_epoch_s;
       const double left_s = std::chrono::duration<double>(*deadline - Clock::now()).count();
-      if (left_s < next_epoch_s) {
+      const double step_s = 1.1 * slowest_step_s, eval_s = 1.1 * slowest_eval_s;
+      epoch_steps = static_cast<size_t>(steps_that_fit(left_s, step_s, eval_s, static_cast<int64_t>(steps)));
+      if (epoch_steps == 0) {
         fmt::print(stderr, "time limit: stopping after epoch {} ({} left, another epoch takes up to {})\n", epoch + 1,
-                   format_duration(std::max(left_s, 0.0)), format_duration(next_epoch_s));
+                   format_duration(std::max(left_s, 0.0)),
+                   format_duration(eval_s + step_s * static_cast<double>(steps)));
         break;
       }
+      if (epoch_steps < steps)
+        fmt::print(stderr, "time limit: a last epoch of {} of {} steps fits ({} left)\n", epoch_steps, steps,
+                   format_duration(std::max(left_s, 0.0)));
     }
   }
   return result;

@@ -73,8 +73,9 @@ struct TrainOptions {
                                      // of the current rate saved in the checkpoint
   bool train_metrics = false;        // metrics on the training phase too (the reference does; costs a kNN per step)
   bool test_each_epoch = true;       // the reference evaluates the test split every epoch
-  // Time budget: training stops before an epoch that, at the pace of the slowest epoch so far (+10%), would end
-  // past the earlier of these two limits; the first epoch always runs.
+  // Time budget, the earlier of these two limits: at the pace of the slowest epoch so far (+10%), an epoch that would
+  // end past it is cut to the training steps that fit, and training stops after it, or before it when fewer than a
+  // tenth of its steps fit (steps_that_fit); the first epoch always runs whole.
   double time_limit_s = 0;           // seconds from the start of training (0 = none)
   double finish_by_unix_s = 0;       // a wall-clock time, seconds since the Unix epoch (0 = none)
   int64_t max_train_steps = 0;       // per epoch (0 = the whole training split)
@@ -89,6 +90,11 @@ struct TrainResult {
   bool interrupted = false;
   std::map<std::string, double> last_valid, last_test;
 };
+
+// The training steps of the next epoch that fit in `left_s` seconds, at `step_s` per step plus `eval_s` for the
+// epoch's evaluation: all `full_steps` when they fit; else the most that fit if that is at least a tenth of the
+// epoch (a partial last epoch); else 0 (stop before it).
+int64_t steps_that_fit(double left_s, double step_s, double eval_s, int64_t full_steps);
 
 // Set by the SIGINT handler installed by install_interrupt_handler(); the loop saves and returns when it is set.
 std::atomic<bool>& interrupt_flag();
