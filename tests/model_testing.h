@@ -68,8 +68,8 @@ inline models::ModelInput random_sector(int64_t N, uint64_t seed, int64_t knn_k 
   return in;
 }
 
-// The mean squared error between the model's output on `in` and a fixed random target [N, out_dim], at the first
-// and after the last of `steps` Adam steps (lr 1e-3), the model in eval mode.
+// The mean squared error between the model's output on `in` and a fixed random target [N, out_dim], as computed
+// for the first and for the last of `steps` Adam steps (lr 1e-3), the model in eval mode.
 struct LossDrop {
   double first = 0, last = 0;
 };
