@@ -61,7 +61,7 @@ class SleepyTask final : public app::Task {
 }  // namespace
 
 TEST_CASE("time budget: a run cut inside its second epoch trains the steps that fit and stops") {
-  const fs::path dir = fs::temp_directory_path() / "time_budget_test";
+  const fs::path dir = fs::temp_directory_path() / "hep-test-time-budget";
   fs::remove_all(dir);
   nn::Linear layer(1, 1, /*bias=*/false);
   SleepyTask task(layer, std::chrono::milliseconds(30));  // an epoch: 10 steps, 0.3 s
