@@ -4,6 +4,8 @@
 // separately), and the analytic forward FLOPs (engine/profile.h: what is counted is written into the JSON).
 //   bench [--models a,b] [--size S|M|L|ref] [--sizes 3000,6000,...] [--device cpu|cuda] [--threads T]
 //         [--repeats R] [--budget-s B] [--mem-limit-mb M] [--out DIR] [--seed S]
+//   bench --merge A.json,B.json [--out DIR]: the results of earlier runs combined, a later measured row of a model
+//         and N replacing an earlier one (e.g. cells measured again with a larger --budget-s), with plots and tables.
 // Inputs are a synthetic sector of N hits (x [N, 15], coords [N, 6], truth for the loss) with the project's k = 60
 // (eta, phi) kNN graph as edge_index and loss pairs, built outside the timed region. Times are the best of R runs
 // after one warm-up run; a warm-up longer than --budget-s is reported alone ("timed_runs" 0, marked "*" in the tables):
@@ -58,6 +60,7 @@ struct Cli {
   int threads = 0, repeats = 2;
   double budget_s = 60, mem_limit_mb = -1;  // -1: half the physical memory on the CPU, no limit on CUDA
   uint64_t seed = 0;
+  std::vector<std::string> merge;  // --merge: combine these result files instead of measuring
 };
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
@@ -302,11 +305,11 @@ Json results(const Cli& c, Device device, const std::vector<Bench>& benches) {
           {"models", ms}};
 }
 
-void write_plot(const std::string& path, const std::string& title, const char* key, const std::vector<Bench>& benches) {
+void write_plot(const std::string& path, const std::string& title, const char* key, const Json& models) {
   std::vector<data::PlotSeries> series;
-  for (const Bench& b : benches) {
-    data::PlotSeries s{b.name, {}, {}};
-    for (const Json& r : b.rows)
+  for (const Json& m : models) {
+    data::PlotSeries s{m["name"].get<std::string>(), {}, {}};
+    for (const Json& r : m["rows"])
       if (r.contains(key)) s.xs.push_back(r["N"].get<double>()), s.ys.push_back(r[key].get<double>());
     series.push_back(s);
   }
@@ -315,20 +318,105 @@ void write_plot(const std::string& path, const std::string& title, const char* k
 
 // "| model | size | params | 3000 | ..." with one cell per N from `cell(row)` ("-" when skipped).
 template <class F>
-void print_table(const std::string& caption, const std::vector<Bench>& benches, const std::vector<int64_t>& sizes, F cell) {
+void print_table(const std::string& caption, const Json& models, const std::vector<int64_t>& sizes, F cell) {
   fmt::print("\n{}\n\n| model | size | params |", caption);
   for (int64_t N : sizes) fmt::print(" N={} |", N);
   fmt::print("\n|---|---|---:|{}\n", [&] { std::string s; for (size_t i = 0; i < sizes.size(); ++i) s += "---:|"; return s; }());
-  for (const Bench& b : benches) {
-    fmt::print("| {} | {} | {} |", b.name, b.config_size, b.model->num_parameters());
+  for (const Json& m : models) {
+    fmt::print("| {} | {} | {} |", m["name"].get<std::string>(), m["config_size"].get<std::string>(),
+               m["params"].get<int64_t>());
     for (int64_t N : sizes) {
       std::string v = "-";
-      for (const Json& r : b.rows)
+      for (const Json& r : m["rows"])
         if (r["N"].get<int64_t>() == N) v = r.contains("infer_s") ? cell(r) : r.contains("error") ? "error" : "skipped";
       fmt::print(" {} |", v);
     }
     fmt::print("\n");
   }
+}
+
+// DIR/bench.json, the two plots and the Markdown tables of a results object (results() or merge_results()).
+void write_outputs(const Json& res, const std::string& out_dir) {
+  const std::string json_path = out_dir + "/bench.json";
+  write_json(json_path, res);
+  const Json& machine = res["machine"];
+  const std::string device = machine["device"].get<std::string>();
+  write_plot(out_dir + "/bench.svg", "inference time per sector (" + device + ")", "infer_s", res["models"]);
+  write_plot(out_dir + "/bench-train.svg", "training step per sector (" + device + ")", "train_step_s", res["models"]);
+  std::vector<int64_t> sizes;
+  for (const Json& m : res["models"])
+    for (const Json& r : m["rows"]) sizes.push_back(r["N"].get<int64_t>());
+  std::sort(sizes.begin(), sizes.end());
+  sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+  const auto num = [](const Json& r, const char* k, const char* f) { return fmt::format(fmt::runtime(f), r[k].get<double>()); };
+  const auto time = [&](const Json& r, const char* k, const char* runs) {
+    return num(r, k, "{:.3g}") + cold_mark(r["timed_runs"][runs].get<int>());
+  };
+  print_table(fmt::format("Inference / training step (s), {}, {} threads; *: the warm-up alone (over --budget-s), a "
+                          "cold run",
+                          device, machine["threads"].get<int>()),
+              res["models"], sizes,
+              [&](const Json& r) { return time(r, "infer_s", "infer") + " / " + time(r, "train_step_s", "train"); });
+  print_table("Forward GFLOP (analytic) / training-step peak memory (MiB)", res["models"], sizes,
+              [&](const Json& r) { return num(r, "gflops_fwd", "{:.3g}") + " / " + num(r, "train_peak_mb", "{:.0f}"); });
+  fmt::print("\n{} {} {}\n", json_path, out_dir + "/bench.svg", out_dir + "/bench-train.svg");
+}
+
+// ------------------------------------------------------------------------------------------------ merge
+
+// The results objects of one file: a bench.json, or an object whose "runs" array holds several.
+std::vector<Json> read_results(const std::string& path) {
+  Json j;
+  try {
+    j = Json::parse(data::read_text_file(path));
+  } catch (const Json::exception& e) {
+    throw std::runtime_error(fmt::format("--merge {}: {}", path, e.what()));
+  }
+  std::vector<Json> runs = j.contains("runs") ? j["runs"].get<std::vector<Json>>() : std::vector<Json>{j};
+  for (const Json& r : runs)
+    if (!r.contains("machine") || !r.contains("models") || !r["models"].is_array())
+      throw std::runtime_error(fmt::format("--merge {}: not a bench result (no \"machine\" and \"models\")", path));
+  return runs;
+}
+
+// Merges results in order: for each model (name and size) and N, a later run's measured row replaces an earlier row
+// of the same N; other rows and models are added. The runs must share the device and thread count, and a model its
+// parameter count.
+Json merge_results(const std::vector<std::string>& paths) {
+  Json merged, sources = Json::array();
+  for (const std::string& path : paths)
+    for (const Json& run : read_results(path)) {
+      sources.push_back({{"file", path}, {"machine", run["machine"]}});
+      if (merged.is_null()) {
+        merged = run;
+        continue;
+      }
+      for (const char* key : {"device", "threads"})
+        if (run["machine"][key] != merged["machine"][key])
+          throw std::runtime_error(fmt::format("--merge {}: machine {} {} differs from the first run's {}", path, key,
+                                               run["machine"][key].dump(), merged["machine"][key].dump()));
+      for (const Json& model : run["models"]) {
+        auto same = [&](const Json& m) { return m["name"] == model["name"] && m["config_size"] == model["config_size"]; };
+        auto it = std::find_if(merged["models"].begin(), merged["models"].end(), same);
+        if (it == merged["models"].end()) {
+          merged["models"].push_back(model);
+          continue;
+        }
+        if ((*it)["params"] != model["params"])
+          throw std::runtime_error(fmt::format("--merge {}: {} has {} parameters, {} in an earlier run", path,
+                                               model["name"].get<std::string>(), model["params"].dump(),
+                                               (*it)["params"].dump()));
+        Json& rows = (*it)["rows"];
+        for (const Json& row : model["rows"]) {
+          auto old = std::find_if(rows.begin(), rows.end(), [&](const Json& r) { return r["N"] == row["N"]; });
+          if (old == rows.end()) rows.push_back(row);
+          else if (row.contains("infer_s")) *old = row;
+        }
+        std::sort(rows.begin(), rows.end(), [](const Json& a, const Json& b) { return a["N"] < b["N"]; });
+      }
+    }
+  merged["merged_from"] = sources;
+  return merged;
 }
 
 // ------------------------------------------------------------------------------------------------ main
@@ -351,6 +439,11 @@ Device checked_device(const std::string& name) {
 }
 
 int run(Cli& c) {
+  if (!c.merge.empty()) {
+    std::filesystem::create_directories(c.out_dir);
+    write_outputs(merge_results(c.merge), c.out_dir);
+    return 0;
+  }
   std::sort(c.sizes.begin(), c.sizes.end());
   c.sizes.erase(std::unique(c.sizes.begin(), c.sizes.end()), c.sizes.end());
   const std::vector<std::string> names = checked_models(c.models);
@@ -387,20 +480,7 @@ int run(Cli& c) {
       write_json(json_path, results(c, device, benches));
     }
   }
-  write_json(json_path, results(c, device, benches));
-  write_plot(c.out_dir + "/bench.svg", "inference time per sector (" + device.str() + ")", "infer_s", benches);
-  write_plot(c.out_dir + "/bench-train.svg", "training step per sector (" + device.str() + ")", "train_step_s", benches);
-  const auto num = [](const Json& r, const char* k, const char* f) { return fmt::format(fmt::runtime(f), r[k].get<double>()); };
-  const auto time = [&](const Json& r, const char* k, const char* runs) {
-    return num(r, k, "{:.3g}") + cold_mark(r["timed_runs"][runs].get<int>());
-  };
-  print_table(fmt::format("Inference / training step (s), {}, {} threads; *: the warm-up alone (over --budget-s), a "
-                          "cold run",
-                          device.str(), engine::get_num_threads()),
-              benches, c.sizes, [&](const Json& r) { return time(r, "infer_s", "infer") + " / " + time(r, "train_step_s", "train"); });
-  print_table("Forward GFLOP (analytic) / training-step peak memory (MiB)", benches, c.sizes,
-              [&](const Json& r) { return num(r, "gflops_fwd", "{:.3g}") + " / " + num(r, "train_peak_mb", "{:.0f}"); });
-  fmt::print("\n{} {} {}\n", json_path, c.out_dir + "/bench.svg", c.out_dir + "/bench-train.svg");
+  write_outputs(results(c, device, benches), c.out_dir);
   return 0;
 }
 
@@ -422,20 +502,28 @@ const CLI::Validator kPositiveInt(
 int main(int argc, char** argv) {
   CLI::App cli{"Per-model benchmark: inference, training step, peak memory and forward FLOPs vs hits per sector"};
   Cli c;
-  cli.add_option("--models", c.models, "comma-separated catalog models (default: all)")->delimiter(',');
-  cli.add_option("--size", c.size, "paper size preset S, M, L or ref (default S where a model has presets; models "
-                                   "without presets always use the shipped config)")
-      ->check(CLI::IsMember({"S", "M", "L", "ref"}));
-  cli.add_option("--sizes", c.sizes, "comma-separated hit counts N")->delimiter(',')->check(kPositiveInt);
-  cli.add_option("--device", c.device_name, "cpu or cuda[:N]");
-  cli.add_option("--threads", c.threads, "CPU threads (default: all cores)");
-  cli.add_option("--repeats", c.repeats, "timed runs per measurement, best taken (after one warm-up)")
-      ->check(kPositiveInt);
-  cli.add_option("--budget-s", c.budget_s, "skip larger N of a model once one of its runs takes longer than this");
-  cli.add_option("--mem-limit-mb", c.mem_limit_mb, "skip a size whose training-step peak, extrapolated from the "
-                 "previous size, exceeds this (default: half the RAM on the CPU, none on CUDA; 0: no limit)");
+  // the measuring options, which --merge excludes
+  const std::vector<CLI::Option*> measuring = {
+      cli.add_option("--models", c.models, "comma-separated catalog models (default: all)")->delimiter(','),
+      cli.add_option("--size", c.size, "paper size preset S, M, L or ref (default S where a model has presets; "
+                                       "models without presets always use the shipped config)")
+          ->check(CLI::IsMember({"S", "M", "L", "ref"})),
+      cli.add_option("--sizes", c.sizes, "comma-separated hit counts N")->delimiter(',')->check(kPositiveInt),
+      cli.add_option("--device", c.device_name, "cpu or cuda[:N]"),
+      cli.add_option("--threads", c.threads, "CPU threads (default: all cores)"),
+      cli.add_option("--repeats", c.repeats, "timed runs per measurement, best taken (after one warm-up)")
+          ->check(kPositiveInt),
+      cli.add_option("--budget-s", c.budget_s, "skip larger N of a model once one of its runs takes longer than this"),
+      cli.add_option("--mem-limit-mb", c.mem_limit_mb, "skip a size whose training-step peak, extrapolated from the "
+                     "previous size, exceeds this (default: half the RAM on the CPU, none on CUDA; 0: no limit)"),
+      cli.add_option("--seed", c.seed, "seed of the model init and the synthetic sectors")};
   cli.add_option("--out", c.out_dir, "output folder (bench.json, bench.svg, bench-train.svg)");
-  cli.add_option("--seed", c.seed, "seed of the model init and the synthetic sectors");
+  CLI::Option* merge = cli.add_option("--merge", c.merge, "instead of measuring, combine earlier results (bench.json "
+                                      "files, or objects with a \"runs\" array of them): for each model and N the "
+                                      "last measured row wins; writes the merged bench.json, plots and tables to --out")
+                           ->delimiter(',')
+                           ->check(CLI::ExistingFile);
+  for (CLI::Option* o : measuring) merge->excludes(o);
   CLI11_PARSE(cli, argc, argv);
   try {
     return run(c);

@@ -121,5 +121,14 @@ expect_error "pile-up with a tracking schedule" "for tracking" "$BUILD/apps/trai
   > "$T/bench.txt" 2> "$T/bench-err.txt" \
   && grep -m1 '| hmambav2 |' "$T/bench.txt" | grep -q '| [0-9.e-]* / [0-9.e-]* |$' \
   && ok "bench marks a warm-up reported alone, and only that" || { bad "bench"; cat "$T/bench.txt" "$T/bench-err.txt"; }
+# bench --merge: the warm run's row replaces the cold one of the same N, the skipped larger N stays; runs on another
+# thread count are refused
+"$BUILD/apps/bench" --merge "$T/bench/bench.json,$T/bench-warm/bench.json" --out "$T/bench-merged" > "$T/bench.txt" \
+  && grep -m1 '| hmambav2 |' "$T/bench.txt" | grep -q '| [0-9.e-]* / [0-9.e-]* | skipped |$' \
+  && [[ -s "$T/bench-merged/bench-train.svg" ]] && grep -q '"merged_from"' "$T/bench-merged/bench.json" \
+  && ok "bench --merge takes the later measured row" || { bad "bench --merge"; cat "$T/bench.txt"; }
+sed 's/"threads": 2/"threads": 1/' "$T/bench-warm/bench.json" > "$T/bench-1thread.json"
+expect_error "bench --merge of other thread counts" "threads" "$BUILD/apps/bench" --merge \
+  "$T/bench/bench.json,$T/bench-1thread.json" --out "$T/bench-merged2"
 expect_error "unknown model" "unknown model" "$BUILD/apps/train" --model nosuchmodel --data "$T/events" --out "$T/o6"
 exit $FAIL
