@@ -32,7 +32,9 @@ const ModelEntry& find_entry(const std::string& name) {
 
 // The paper's S/M/L sizes (paper-results.md) as overrides of the shipped config, for the models the paper sizes:
 // hmambav2 (Mamba-b) 0.33 / 0.59 / 1.00 M, scanning in the LSH-region order the paper describes and with fixed input
-// standardisation from the training data (models/common.h; ~2.5x fewer steps to a given accuracy), and hept 0.33 /
+// standardisation from the training data (models/common.h; ~2.5x fewer steps to a given accuracy); S, the main job's
+// model, with 3000 LSH regions instead of 300 (~2 hits per region in a tracking-6k sector: +0.04-0.06 valid
+// accuracy@0.9 after 360 steps, docs/tracking.md "Twelfth session"), and hept 0.33 /
 // 0.61 / 1.06 M trainable parameters (paper: 0.32 / 0.61 / 0.99 M and 0.33 / 0.61 / 1.01 M), also standardised.
 // Mamba-a's 0.17 M S size cannot be reached by fullhybrid2, whose hard-coded
 // 5-layer head alone holds 0.2 M parameters, so it has no tracking presets.
@@ -41,7 +43,7 @@ const ModelEntry& find_entry(const std::string& name) {
 const Config& presets() {
   static const Config table = Config::parse(R"({
     "hmambav2": {"S": {"h_dim": 48, "n_layers": 4, "mlp_layers": 4, "scan_order": "lsh_regions",
-                       "input_standardization": "from_training_data"},
+                       "num_regions": 3000, "input_standardization": "from_training_data"},
                  "pileup-S": {"h_dim": 48, "n_layers": 8, "mlp_layers": 4, "num_regions": 140},
                  "M": {"h_dim": 64, "n_layers": 6, "mlp_layers": 5, "scan_order": "lsh_regions",
                        "input_standardization": "from_training_data"},
