@@ -415,6 +415,7 @@ Json merge_results(const std::vector<std::string>& paths) {
         std::sort(rows.begin(), rows.end(), [](const Json& a, const Json& b) { return a["N"] < b["N"]; });
       }
     }
+  if (merged.is_null()) throw std::runtime_error("--merge: the files hold no bench results");
   merged["merged_from"] = sources;
   return merged;
 }

@@ -130,5 +130,8 @@ expect_error "pile-up with a tracking schedule" "for tracking" "$BUILD/apps/trai
 sed 's/"threads": 2/"threads": 1/' "$T/bench-warm/bench.json" > "$T/bench-1thread.json"
 expect_error "bench --merge of other thread counts" "threads" "$BUILD/apps/bench" --merge \
   "$T/bench/bench.json,$T/bench-1thread.json" --out "$T/bench-merged2"
+echo '{"runs": []}' > "$T/bench-none.json"
+expect_error "bench --merge of no results" "no bench results" "$BUILD/apps/bench" --merge "$T/bench-none.json" \
+  --out "$T/bench-merged3"
 expect_error "unknown model" "unknown model" "$BUILD/apps/train" --model nosuchmodel --data "$T/events" --out "$T/o6"
 exit $FAIL
