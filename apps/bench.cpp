@@ -30,6 +30,7 @@
 #include <thread>
 
 #include "data/csv.h"
+#include "data/features.h"
 #include "data/graphs.h"
 #include "data/svg_plot.h"
 #include "engine/engine.h"
@@ -119,8 +120,9 @@ Sector make_sector(int64_t N, uint64_t seed, Device device) {
   }
   Sector s;
   const Tensor edges = data::knn_graph(pos, 60);
-  s.in = {engine::from_vector(x, {N, 15}).to(device), engine::from_vector(coords, {N, 6}).to(device),
-          edges.to(device)};
+  const Tensor features = engine::from_vector(x, {N, 15});  // [N, 15]
+  s.in = {features.to(device), engine::from_vector(coords, {N, 6}).to(device), edges.to(device),
+          data::vertex_z_estimates(features).to(device)};
   s.pairs = s.in.edge_index;
   s.particle_id = engine::from_vector(pid, {N}).to(device);
   s.pt = engine::from_vector(pt, {N}).to(device);

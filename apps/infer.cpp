@@ -343,7 +343,8 @@ int main(int argc, char** argv) {
     fmt::print("stages:\n");
     // ---- model
     auto model = timer.run("load checkpoint", [&] {
-      auto m = models::build_tracking_model(info.model_name, models::Config::parse(info.config_json));
+      auto m = models::build_tracking_model(info.model_name,
+                                            models::stored_config(info.model_name, models::Config::parse(info.config_json)));
       engine::io::load_checkpoint(checkpoint, *m, nullptr, nullptr, info.model_name);
       m->to(device);
       m->eval();

@@ -148,9 +148,10 @@ int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
   const std::string cache = app::resolve_tracking_dataset(c.data);
   finish_options(c, c.model_name);
   Json config = overrides;
-  if (models::build_tracking_model(c.model_name, config)->config().value(models::kInputStandardization, Json()) ==
-      models::kStandardizeFromData) {
-    config[models::kInputStandardization] = app::input_statistics(data::Dataset(cache), kStandardizationSamples);
+  const Json full_config = models::build_tracking_model(c.model_name, config)->config();
+  if (full_config.value(models::kInputStandardization, Json()) == models::kStandardizeFromData) {
+    config[models::kInputStandardization] = app::input_statistics(data::Dataset(cache), kStandardizationSamples,
+                                                                  full_config.value(models::kVertexZInput, false));
     fmt::print(stderr, "input standardisation from the first {} training samples\n", kStandardizationSamples);
   }
   engine::manual_seed(c.opt.seed);  // model initialisation
@@ -323,11 +324,10 @@ int main(int argc, char** argv) {
         throw std::runtime_error(fmt::format("--resume: {} holds a {} run, not {}", c.opt.out_dir, info.model_name, c.model_name));
       c.model_name = stored;
       if (info.extra.count("run")) take_resumed_run_settings(Json::parse(info.extra.at("run"), nullptr, false), cli, c);
-      overrides = Json::parse(info.config_json);
-      // the encoder as it was trained: a run from before the key, or one whose statistics were never filled in, used
-      // the raw features (null keeps a size preset's "from_training_data" from applying to it)
-      const Json& standardization = overrides.value(models::kInputStandardization, Json());
-      if (standardization.is_null() || standardization == models::kStandardizeFromData)
+      // the model as it was trained: keys newer than the run take their reference defaults (a run from before
+      // the input standardisation used the raw features), and statistics never filled in mean the raw features too
+      overrides = models::stored_config(stored, Json::parse(info.config_json));
+      if (overrides.value(models::kInputStandardization, Json()) == models::kStandardizeFromData)
         overrides[models::kInputStandardization] = nullptr;
       overrides.erase("x_dim"), overrides.erase("coords_dim");
     }

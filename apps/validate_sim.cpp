@@ -212,7 +212,7 @@ data::Sample pixel_sample(const data::Event& ev, const data::Detector& det) {
 // direction (geta, gphi: input columns 12, 13).
 std::string model_view_row(const std::string& label, const data::Sample& s, models::TrackingModel& model) {
   using engine::Tensor;
-  const Tensor emb = model.forward({s.x, s.coords, Tensor()});  // [N, 12]
+  const Tensor emb = model.forward({s.x, s.coords, Tensor(), Tensor()});  // [N, 12]
   const Tensor eta_phi = s.coords.slice(1, 0, 2).contiguous();   // [N, 2]
   const Tensor cluster_dir = s.x.slice(1, 12, 14).contiguous();  // [N, 2]
   std::string row = fmt::format("| {} | {} |", label, s.num_hits());
@@ -238,7 +238,7 @@ data::Sample with_shuffled_column(const data::Sample& s, int64_t column) {
 }
 
 double checkpoint_accuracy(const data::Sample& s, models::TrackingModel& model) {
-  const engine::Tensor emb = model.forward({s.x, s.coords, engine::Tensor()});  // [N, 12]
+  const engine::Tensor emb = model.forward({s.x, s.coords, engine::Tensor(), engine::Tensor()});  // [N, 12]
   return models::tracking_metrics(emb, s.particle_id, s.pt, s.reconstructable).accuracy[2];
 }
 

@@ -251,4 +251,19 @@ std::vector<Sample> make_samples(const PixelHits& h, const FeatureOptions& o) {
   return out;
 }
 
+engine::Tensor vertex_z_estimates(const engine::Tensor& x) {
+  if (x.dim() != 2 || x.size(1) != kHeptFeatures)
+    throw std::invalid_argument(fmt::format("vertex_z_estimates: x must be [N, {}] HEPT features", kHeptFeatures));
+  const std::vector<float> f = x.to(engine::DType::F32).contiguous().to_vector<float>();  // [N, 15] on the host
+  const int64_t n = x.size(0);
+  std::vector<float> z0(static_cast<size_t>(n));  // [N]
+  for (int64_t i = 0; i < n; ++i) {
+    const float* h = &f[static_cast<size_t>(i * kHeptFeatures)];
+    const double r = h[0], z = h[2], eta_rz = h[3], geta = h[12];  // metres, metres, -, -
+    const double z_vertex = z - r * std::sinh(std::copysign(std::fabs(geta), eta_rz));
+    z0[static_cast<size_t>(i)] = static_cast<float>(std::clamp(z_vertex, -kVertexZRange, kVertexZRange));
+  }
+  return engine::from_vector(z0, {n, 1}).to(x.device());
+}
+
 }  // namespace data

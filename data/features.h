@@ -66,6 +66,15 @@ PixelHits pixel_hits(const Event& event, const Detector& detector);
 // Sector split and (optionally) graphs: n_sectors samples, or one for n_sectors == 1.
 std::vector<Sample> make_samples(const PixelHits& hits, const FeatureOptions& options);
 
+// The z of the collision vertex each hit points back to along its pixel cluster: z - r sinh(eta_c), in metres, with
+// eta_c the cluster's pseudorapidity (feature geta; the cluster's extent cannot tell its sign, so it takes the sign
+// of the hit's own eta_rz). In the barrel, where the 55 mm spread of the vertices moves a track's hits apart in eta,
+// the hits of one particle get estimates ~29 mm apart against ~86 mm over all particles (docs/tracking.md). Clamped
+// to +-kVertexZRange, beyond which it says nothing (end-cap hits at large |eta|, hits without cells).
+constexpr double kVertexZRange = 0.15;  // metres
+// x [N, 15] HEPT features (float) -> [N, 1] float32 on x's device.
+engine::Tensor vertex_z_estimates(const engine::Tensor& x);
+
 inline std::vector<Sample> build_samples(const Event& event, const Detector& detector, const FeatureOptions& options) {
   return make_samples(pixel_hits(event, detector), options);
 }

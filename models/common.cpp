@@ -68,6 +68,14 @@ ResidualMLPHead::ResidualMLPHead(int64_t channels, int num_layers, nn::Activatio
 
 Tensor ResidualMLPHead::forward(const Tensor& e) { return e + dropout_->forward(mlp_->forward(e)); }
 
+Tensor encoder_input(const ModelInput& in, bool with_vertex_z) {
+  if (!with_vertex_z) return in.x;
+  if (!in.vertex_z.defined() || in.vertex_z.dim() != 2 || in.vertex_z.size(0) != in.x.size(0) || in.vertex_z.size(1) != 1)
+    throw std::invalid_argument(fmt::format("config key '{}': the model input needs vertex_z [{}, 1] beside x",
+                                            kVertexZInput, in.x.size(0)));
+  return concat({in.x, in.vertex_z.to(in.x.dtype())}, 1);
+}
+
 Tensor pad_rows(const Tensor& x, int64_t multiple, double value) {
   const int64_t n = x.size(0), padded = (n + multiple - 1) / multiple * multiple;
   if (padded == n) return x;

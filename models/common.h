@@ -7,6 +7,7 @@
 #include "engine/nn/layers.h"
 #include "engine/nn/module.h"
 #include "engine/tensor.h"
+#include "models/model.h"
 
 namespace models {
 
@@ -18,6 +19,14 @@ using engine::Tensor;
 // model (until then, the identity).
 inline constexpr const char* kInputStandardization = "input_standardization";
 inline constexpr const char* kStandardizeFromData = "from_training_data";
+
+// The config key of the models that can read ModelInput::vertex_z as one more input feature (hmambav2, hmambav1):
+// false (the reference) or true.
+inline constexpr const char* kVertexZInput = "vertex_z_input";
+
+// What a model's feature encoder reads: x [N, F], or [N, F + 1] with in.vertex_z appended when with_vertex_z
+// (throws when in.vertex_z is missing or not [N, 1]).
+Tensor encoder_input(const ModelInput& in, bool with_vertex_z);
 
 // [optional fixed standardisation] -> Linear(in, h) -> ReLU -> Linear(h, h): [N, in] -> [N, h]. `model_config` is the
 // model's config, read for kInputStandardization.

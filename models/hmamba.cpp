@@ -32,8 +32,9 @@ class HMamba : public TrackingModel {
       : kind_(kind), h_(config_get<int64_t>(c, "h_dim", 96)), block_size_(config_get<int64_t>(c, "block_size", 100)) {
     const int64_t n_layers = config_get<int64_t>(c, "n_layers", 6);
     const double drop_out = config_get<double>(c, "drop_out", 0.1);
-    encoder_ = register_module("feat_encoder",
-                               std::make_shared<FeatureEncoder>(c, config_get<int64_t>(c, "x_dim", 15), h_));
+    vertex_z_input_ = config_get<bool>(c, kVertexZInput, false);
+    const int64_t in_dim = config_get<int64_t>(c, "x_dim", 15) + (vertex_z_input_ ? 1 : 0);
+    encoder_ = register_module("feat_encoder", std::make_shared<FeatureEncoder>(c, in_dim, h_));
     dropout_ = register_module("dropout", std::make_shared<nn::Dropout>(drop_out));
     const int64_t coords_dim = config_get<int64_t>(c, "coords_dim", 6);
     if (kind_ == Ordering::LSHEmbedding) {
@@ -77,7 +78,7 @@ class HMamba : public TrackingModel {
 
   Tensor forward(const ModelInput& in) override {
     const int64_t n = in.x.size(0);
-    Tensor x = dropout_->forward(encoder_->forward(pad_rows(in.x, block_size_)));  // [Np, h]
+    Tensor x = dropout_->forward(encoder_->forward(pad_rows(encoder_input(in, vertex_z_input_), block_size_)));  // [Np, h]
     const Tensor coords = pad_rows(in.coords, block_size_);                         // [Np, C]
     Tensor order;                                                                   // [Np] scan position -> row
     if (kind_ == Ordering::LSHEmbedding) {
@@ -106,6 +107,7 @@ class HMamba : public TrackingModel {
  private:
   Ordering kind_;
   int64_t h_, block_size_;
+  bool vertex_z_input_ = false;     // kVertexZInput: ModelInput::vertex_z as one more input feature
   bool scan_by_regions_ = false;    // hmambav2 "scan_order": "lsh_regions"
   int64_t scan_within_column_ = 2;  // coords column ordering the rows inside a region
   std::shared_ptr<FeatureEncoder> encoder_;
@@ -121,7 +123,7 @@ class HMamba : public TrackingModel {
 Config hmamba_defaults() {
   return Config::parse(R"({"h_dim": 96, "n_layers": 6, "d_state": 16, "d_conv": 4, "expand": 2, "dt_rank": -1,
     "num_heads": 8, "n_hashes": 3, "num_regions": 300, "block_size": 100, "num_w_per_dist": 10,
-    "drop_out": 0.1, "mlp_layers": 5, "x_dim": 15, "coords_dim": 6})");
+    "drop_out": 0.1, "mlp_layers": 5, "x_dim": 15, "coords_dim": 6, "vertex_z_input": false})");
 }
 
 Config hmambav2_defaults() {

@@ -20,6 +20,8 @@ struct ModelInput {
   Tensor x;           // [N, x_dim] float features (tracking: 15, see data/features.h)
   Tensor coords;      // [N, 6] float: eta, phi, r/1000, phi/pi, z/1000, eta_rz
   Tensor edge_index;  // [2, E] int64 kNN (eta, phi) graph, k = 60, undirected, self-loops; only gdlocal1 reads it
+  Tensor vertex_z;    // [N, 1] float: each hit's estimate of its collision vertex z (data::vertex_z_estimates); read
+                      // only by models configured with "vertex_z_input" (kVertexZInput)
 };
 
 class TrackingModel : public engine::nn::Module {

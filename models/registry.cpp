@@ -43,7 +43,7 @@ const ModelEntry& find_entry(const std::string& name) {
 const Config& presets() {
   static const Config table = Config::parse(R"({
     "hmambav2": {"S": {"h_dim": 48, "n_layers": 4, "mlp_layers": 4, "scan_order": "lsh_regions",
-                       "num_regions": 3000, "input_standardization": "from_training_data"},
+                       "num_regions": 3000, "vertex_z_input": true, "input_standardization": "from_training_data"},
                  "pileup-S": {"h_dim": 48, "n_layers": 8, "mlp_layers": 4, "num_regions": 140},
                  "M": {"h_dim": 64, "n_layers": 6, "mlp_layers": 5, "scan_order": "lsh_regions",
                        "input_standardization": "from_training_data"},
@@ -104,6 +104,14 @@ Config default_config(const std::string& name) {
   Config config = find_entry(name).defaults();
   if (!config.contains(kInputStandardization)) config[kInputStandardization] = nullptr;  // every model's encoder reads it
   return config;
+}
+
+Config stored_config(const std::string& name, Config stored) {
+  if (!stored.is_object()) throw std::invalid_argument("a stored model config must be a JSON object");
+  const Config defaults = default_config(name);
+  for (const auto& [key, value] : defaults.items())
+    if (!stored.contains(key)) stored[key] = value;
+  return stored;
 }
 
 std::shared_ptr<TrackingModel> build_tracking_model(const std::string& name, const Config& overrides) {

@@ -20,6 +20,11 @@ Config reference_training(const std::string& name);
 bool reads_edge_index(const std::string& name);
 // Whether `name` has the size preset `size` ("S", "M", "L", or the pile-up task's "pileup-S").
 bool has_size_preset(const std::string& name, const std::string& size);
+// A config saved with a trained model (checkpoint, run.json), completed so that it rebuilds the model as it was
+// trained: every key added to the catalog since then takes its reference default (what the model did before the key
+// existed), so that a size preset's newer settings (e.g. hmambav2 S's "vertex_z_input") never reach an older model.
+Config stored_config(const std::string& name, Config stored);
+
 // default_config(name) merged with `overrides` (JSON merge-patch), then the model built from it.
 std::shared_ptr<TrackingModel> build_tracking_model(const std::string& name, const Config& overrides = Config::object());
 

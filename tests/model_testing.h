@@ -55,8 +55,8 @@ inline Tensor knn_edges(const Tensor& coords, int64_t k) {
   return engine::from_vector(flat, {2, static_cast<int64_t>(edges.size())});
 }
 
-// N random hits: x [N, 15], coords [N, 6] (eta in [-4, 4], phi in [-pi, pi], r in [0.03, 1], z in [-3, 3]) and
-// edge_index [2, E]: the kNN graph above for knn_k > 0, else empty.
+// N random hits: x [N, 15], coords [N, 6] (eta in [-4, 4], phi in [-pi, pi], r in [0.03, 1], z in [-3, 3]),
+// edge_index [2, E]: the kNN graph above for knn_k > 0, else empty, and vertex_z [N, 1] in [-0.3, 0.3].
 inline models::ModelInput random_sector(int64_t N, uint64_t seed, int64_t knn_k = 0) {
   using namespace engine;
   models::ModelInput in;
@@ -65,6 +65,7 @@ inline models::ModelInput random_sector(int64_t N, uint64_t seed, int64_t knn_k 
   const Tensor r = rand_f64({N, 1}, seed + 3, 0.03, 1.0, false), z = rand_f64({N, 1}, seed + 4, -3, 3, false);
   in.coords = concat({eta, phi, r, phi / M_PI, z, eta}, 1).to(DType::F32);
   in.edge_index = knn_k > 0 ? knn_edges(in.coords, knn_k) : zeros({2, 0}, TensorOptions(DType::I64));
+  in.vertex_z = rand_f32({N, 1}, seed + 5, -0.3, 0.3);
   return in;
 }
 

@@ -5,23 +5,26 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "data/features.h"
 #include "data/graphs.h"
+#include "models/common.h"
 #include "models/tracking_loss.h"
 #include "models/tracking_metrics.h"
 
 namespace app {
 
 models::ModelInput model_input(const data::Sample& s, engine::Device device) {
-  return {s.x.to(device), s.coords.to(device), s.knn_edges.to(device)};
+  return {s.x.to(device), s.coords.to(device), s.knn_edges.to(device), data::vertex_z_estimates(s.x).to(device)};
 }
 
-nlohmann::json input_statistics(const data::Dataset& dataset, size_t max_samples) {
+nlohmann::json input_statistics(const data::Dataset& dataset, size_t max_samples, bool with_vertex_z) {
   const size_t n_samples = std::min(max_samples, dataset.size(data::Split::Train));
   if (n_samples == 0) throw std::invalid_argument("input standardisation: the training split is empty");
   std::vector<double> sum, sum_sq;
   double count = 0;
   for (size_t i = 0; i < n_samples; ++i) {
-    const engine::Tensor x = dataset.load(data::Split::Train, i).x.to(engine::DType::F64).contiguous();  // [N, F]
+    const models::ModelInput in = model_input(dataset.load(data::Split::Train, i), engine::Device::cpu());
+    const engine::Tensor x = models::encoder_input(in, with_vertex_z).to(engine::DType::F64).contiguous();  // [N, F]
     const int64_t n = x.size(0), f = x.size(1);
     sum.resize(static_cast<size_t>(f), 0.0), sum_sq.resize(static_cast<size_t>(f), 0.0);
     const double* v = x.data<double>();

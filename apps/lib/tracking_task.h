@@ -42,10 +42,11 @@ class TrackingTask : public Task {
   TrackingTaskOptions options_;
 };
 
-// Per-feature mean and standard deviation of the input features x over all hits of the first `max_samples` training
-// samples (all of them when fewer), as the models' "input_standardization" config value {"mean": [..], "std": [..]};
-// a feature that is constant there gets std 1. Throws when the training split is empty.
-nlohmann::json input_statistics(const data::Dataset& dataset, size_t max_samples);
+// Per-feature mean and standard deviation of the encoder's input (models::encoder_input: the features x, and the
+// vertex z estimate when with_vertex_z) over all hits of the first `max_samples` training samples (all of them when
+// fewer), as the models' "input_standardization" config value {"mean": [..], "std": [..]}; a feature that is
+// constant there gets std 1. Throws when the training split is empty.
+nlohmann::json input_statistics(const data::Dataset& dataset, size_t max_samples, bool with_vertex_z = false);
 
 // The model input of a sample, on `device`.
 models::ModelInput model_input(const data::Sample& sample, engine::Device device);

@@ -210,3 +210,38 @@ TEST_CASE("full-event feature build timing (printed)") {
   CHECK(samples[0].num_hits() > 30000);
   CHECK(samples[0].point_pairs.size(1) == 0);  // no truth: no particles, no pairs
 }
+
+TEST_CASE("vertex z estimate: back along the cluster's direction, signed by the hit's eta, clamped") {
+  // Hits (r, z in metres) of tracks from vertices at z0, their clusters pointing along the track: geta = the track's
+  // pseudorapidity, stored unsigned as the cluster extent gives it.
+  struct Hit {
+    double r, z, z0;
+  };
+  const std::vector<Hit> hits = {{0.032, 0.080, 0.050}, {0.072, -0.150, -0.020}, {0.116, 0.010, -0.100},
+                                 {0.171, 0.600, 0.0}};
+  std::vector<float> x(hits.size() * kHeptFeatures, 0.0f);  // [N, 15]
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const Hit& h = hits[i];
+    float* f = &x[i * kHeptFeatures];
+    f[0] = static_cast<float>(h.r), f[2] = static_cast<float>(h.z), f[3] = static_cast<float>(std::asinh(h.z / h.r));
+    f[12] = static_cast<float>(std::fabs(std::asinh((h.z - h.z0) / h.r)));
+  }
+  const int64_t n = static_cast<int64_t>(hits.size());
+  const std::vector<float> z0 = vertex_z_estimates(engine::from_vector(x, {n, kHeptFeatures})).to_vector<float>();
+  REQUIRE(z0.size() == hits.size());
+  for (size_t i = 0; i < 3; ++i) CHECK(z0[i] == doctest::Approx(hits[i].z0).epsilon(1e-4));
+  CHECK(z0[3] == doctest::Approx(0.0).scale(1.0).epsilon(1e-5));
+  // a cluster pointing the other way from the hit's eta (z = 1 cm, vertex at +5 cm) cannot be told apart: the estimate
+  // takes the hit's sign; a hit without cells (geta 0) gives z itself; both within the clamp
+  x[12] = static_cast<float>(std::fabs(std::asinh((0.010 - 0.050) / 0.032)));
+  x[2] = 0.010f, x[3] = static_cast<float>(std::asinh(0.010 / 0.032));
+  x[kHeptFeatures + 12] = 0.0f;
+  const std::vector<float> flipped = vertex_z_estimates(engine::from_vector(x, {n, kHeptFeatures})).to_vector<float>();
+  CHECK(flipped[0] == doctest::Approx(0.010 - 0.032 * std::sinh(std::fabs(std::asinh(-0.04 / 0.032)))).epsilon(1e-4));
+  CHECK(flipped[1] == doctest::Approx(-0.150).epsilon(1e-5));
+  // an end-cap hit at large |eta| whose cluster says little: clamped to +-kVertexZRange
+  x[2 * kHeptFeatures + 12] = 4.0f;
+  CHECK(vertex_z_estimates(engine::from_vector(x, {n, kHeptFeatures})).to_vector<float>()[2] ==
+        doctest::Approx(-kVertexZRange));
+  CHECK_THROWS_WITH(vertex_z_estimates(engine::zeros({3, 6})), doctest::Contains("[N, 15]"));
+}

@@ -187,7 +187,7 @@ TEST_CASE("hept checkpoint: golden outputs of the reference (float64 to 1e-6, fl
     engine::NoGradGuard ng;
     Tensor out32 = m->forward(in);
     m->to(DType::F64);
-    models::ModelInput in64{in.x.to(DType::F64), in.coords.to(DType::F64), Tensor()};
+    models::ModelInput in64{in.x.to(DType::F64), in.coords.to(DType::F64), Tensor(), Tensor()};
     Tensor out64 = m->forward(in64);
     const double e64 = rel_l2(out64, emb64), e32 = rel_l2(out32, emb64), ref32 = rel_l2(emb32, emb64);
     MESSAGE(std::string(name) << ": float64 rel L2 " << e64 << ", float32 " << e32 << " (reference float32 " << ref32 << ")");

@@ -29,7 +29,7 @@ TEST_CASE("published HEPT checkpoint on the real sample event: accuracy@0.9 as i
   fo.graphs = false;
   const data::Sample s = data::build_samples(data::read_event(event), data::builtin_detector(), fo).at(0);
   engine::NoGradGuard no_grad;
-  const engine::Tensor emb = model->forward({s.x, s.coords, engine::Tensor()});
+  const engine::Tensor emb = model->forward({s.x, s.coords, engine::Tensor(), engine::Tensor()});
   const models::TrackingMetrics m = models::tracking_metrics(emb, s.particle_id, s.pt, s.reconstructable);
   MESSAGE("hits " << s.num_hits() << ", accuracy@0.9 " << m.accuracy[2] << ", recall@0.9 " << m.recall[2]);
   CHECK(m.accuracy[2] > 0.85);

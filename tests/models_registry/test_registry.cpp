@@ -27,7 +27,7 @@ TEST_CASE("registry: every model builds by name and embeds a small sector") {
     CHECK(model->config() == models::default_config(name));
     model->eval();
     NoGradGuard no_grad;
-    const Tensor out = model->forward({x, coords, edge_index});
+    const Tensor out = model->forward({x, coords, edge_index, Tensor()});
     CHECK(out.shape() == Shape{n, model->out_dim()});
   }
 }
@@ -42,7 +42,7 @@ TEST_CASE("registry: errors and overrides") {
   CHECK(models::reference_training("hept")["lr"] == 1e-3);
   // paper sizes (paper-results.md: HEPT-S 0.33 M, Mamba-b-S 0.32 M)
   CHECK(models::build_tracking_model("hept", {{"size", "S"}})->num_parameters() == 326436);
-  CHECK(models::build_tracking_model("hmambav2", {{"size", "S"}})->num_parameters() == 327464);
+  CHECK(models::build_tracking_model("hmambav2", {{"size", "S"}})->num_parameters() == 327512);  // with vertex z
   CHECK_THROWS_WITH(models::build_tracking_model("hept", {{"size", "XL"}}), doctest::Contains("unknown size"));
 }
 
@@ -59,16 +59,18 @@ TEST_CASE("registry: fixed input standardisation of the feature encoder") {
   for (const std::string name : {"hmambav2", "hept", "dgcnn"}) {
     CAPTURE(name);
     manual_seed(3);
-    auto plain = models::build_tracking_model(name, {{"size", name == "dgcnn" ? "ref" : "S"}});
+    models::Config size = {{"size", name == "dgcnn" ? "ref" : "S"}};
+    if (name == "hmambav2") size["vertex_z_input"] = false;  // 15 features here; the vertex z input has its own test
+    auto plain = models::build_tracking_model(name, size);
     manual_seed(3);
-    auto standardized = models::build_tracking_model(
-        name, {{"size", name == "dgcnn" ? "ref" : "S"}, {"input_standardization", {{"mean", mean}, {"std", stddev}}}});
+    size["input_standardization"] = {{"mean", mean}, {"std", stddev}};
+    auto standardized = models::build_tracking_model(name, size);
     CHECK(standardized->num_parameters() == plain->num_parameters());  // fixed, not trained
     CHECK(standardized->state_dict().size() == plain->state_dict().size());  // and not saved in checkpoints
     plain->eval(), standardized->eval();
     NoGradGuard no_grad;
-    const Tensor expected = plain->forward({div(x - mean_t, std_t), coords, Tensor()});
-    const Tensor got = standardized->forward({x, coords, Tensor()});
+    const Tensor expected = plain->forward({div(x - mean_t, std_t), coords, Tensor(), Tensor()});
+    const Tensor got = standardized->forward({x, coords, Tensor(), Tensor()});
     CHECK(amax(abs(got - expected)).item() <= 1e-4 * std::max(1.0, amax(abs(expected)).item()));
   }
   // "from_training_data" (filled in by apps/train) builds as the identity until then
@@ -78,7 +80,9 @@ TEST_CASE("registry: fixed input standardisation of the feature encoder") {
   auto plain = models::build_tracking_model("hmambav2", {{"size", "S"}});
   pending->eval(), plain->eval();
   NoGradGuard no_grad;
-  CHECK(amax(abs(pending->forward({x, coords, Tensor()}) - plain->forward({x, coords, Tensor()}))).item() == 0.0);
+  const Tensor vertex_z = uniform({n, 1}, -0.3, 0.3, {}, &g);
+  CHECK(amax(abs(pending->forward({x, coords, Tensor(), vertex_z}) - plain->forward({x, coords, Tensor(), vertex_z})))
+            .item() == 0.0);
   // bad values are errors that name the key
   stddev[4] = 0.0;
   CHECK_THROWS_WITH(models::build_tracking_model("hept", {{"input_standardization", {{"mean", mean}, {"std", stddev}}}}),
@@ -88,4 +92,40 @@ TEST_CASE("registry: fixed input standardisation of the feature encoder") {
                     doctest::Contains("'mean' must be an array of 15 numbers"));
   CHECK_THROWS_WITH(models::build_tracking_model("hept", {{"input_standardization", "yes"}}),
                     doctest::Contains("input_standardization"));
+}
+
+TEST_CASE("registry: the vertex z estimate as one more input feature (hmambav2 S)") {
+  Generator g(11);
+  const int64_t n = 230;
+  const Tensor x = randn({n, 15}, {}, &g);
+  const Tensor coords = concat({uniform({n, 1}, -4, 4, {}, &g), uniform({n, 1}, -3.14, 3.14, {}, &g),
+                                uniform({n, 4}, -1, 1, {}, &g)}, 1);
+  const Tensor vertex_z = uniform({n, 1}, -0.3, 0.3, {}, &g);  // [N, 1] metres
+  manual_seed(4);
+  auto with = models::build_tracking_model("hmambav2", {{"size", "S"}});
+  manual_seed(4);
+  auto without = models::build_tracking_model("hmambav2", {{"size", "S"}, {"vertex_z_input", false}});
+  CHECK(with->config()["vertex_z_input"] == true);
+  CHECK(with->num_parameters() == without->num_parameters() + 48);  // one more input column of the encoder (h 48)
+  with->eval();
+  NoGradGuard no_grad;
+  const Tensor out = with->forward({x, coords, Tensor(), vertex_z});
+  CHECK(out.shape() == Shape{n, with->out_dim()});
+  // the column is read: another vertex z gives another embedding
+  CHECK(amax(abs(with->forward({x, coords, Tensor(), vertex_z * 0.5}) - out)).item() > 1e-4);
+  // a model that needs it says so when it is missing or of the wrong shape
+  CHECK_THROWS_WITH(with->forward({x, coords, Tensor(), Tensor()}), doctest::Contains("vertex_z"));
+  CHECK_THROWS_WITH(with->forward({x, coords, Tensor(), vertex_z.slice(0, 0, n - 1)}), doctest::Contains("vertex_z"));
+  // a config stored before the key existed rebuilds the model it was: without the vertex z input
+  models::Config older = without->config();
+  older.erase("vertex_z_input");
+  CHECK(models::build_tracking_model("hmambav2", models::stored_config("hmambav2", older))->num_parameters() ==
+        without->num_parameters());
+  CHECK(models::build_tracking_model("hmambav2", older)->num_parameters() == with->num_parameters());  // the preset's
+  // the standardisation then has one more column than x
+  std::vector<double> mean(16, 0.0), stddev(16, 1.0);
+  CHECK_NOTHROW(models::build_tracking_model("hmambav2", {{"size", "S"}, {"input_standardization", {{"mean", mean}, {"std", stddev}}}}));
+  mean.pop_back(), stddev.pop_back();
+  CHECK_THROWS_WITH(models::build_tracking_model("hmambav2", {{"size", "S"}, {"input_standardization", {{"mean", mean}, {"std", stddev}}}}),
+                    doctest::Contains("16 numbers"));
 }
