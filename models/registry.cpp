@@ -34,7 +34,8 @@ const ModelEntry& find_entry(const std::string& name) {
 // hmambav2 (Mamba-b) 0.33 / 0.59 / 1.00 M, scanning in the LSH-region order the paper describes and with fixed input
 // standardisation from the training data (models/common.h; ~2.5x fewer steps to a given accuracy); S, the main job's
 // model, with 3000 LSH regions instead of 300 (~2 hits per region in a tracking-6k sector: +0.036 valid
-// accuracy@0.9 after 360 steps, mean of 3 seeds, docs/tracking.md "Twelfth session"), and hept 0.33 /
+// accuracy@0.9 after 360 steps, mean of 3 seeds, docs/tracking.md "Twelfth session") and each hit's vertex z
+// estimate as a 16th input ("vertex_z_input": +0.039 after 360 steps, 3 seeds, "Thirteenth session"), and hept 0.33 /
 // 0.61 / 1.06 M trainable parameters (paper: 0.32 / 0.61 / 0.99 M and 0.33 / 0.61 / 1.01 M), also standardised.
 // Mamba-a's 0.17 M S size cannot be reached by fullhybrid2, whose hard-coded
 // 5-layer head alone holds 0.2 M parameters, so it has no tracking presets.
