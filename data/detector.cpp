@@ -116,7 +116,7 @@ Detector read_detectors(const std::string& path) {
 
 namespace {
 
-constexpr double kPi = std::numbers::pi;
+using std::numbers::pi;
 
 struct Tech {  // one sensor technology
   double thickness, pitch_u, pitch_v;
@@ -176,7 +176,7 @@ void add_barrel(Detector& det, const BarrelSpec& b) {
       const double z = (ring - (b.n_rings - 1) / 2.0) * b.ring_step;
       const double r = r0 + (ring % 2 == 0 ? b.dr : -b.dr);
       for (int s = 0; s < staves; ++s) {
-        const double phi = -kPi + (s + 0.5) * 2 * kPi / staves;
+        const double phi = -pi + (s + 0.5) * 2 * pi / staves;
         det.add(barrel_module(b, layer_id, r, phi, z, ring * staves + s + 1));
       }
     }
@@ -206,7 +206,7 @@ void add_endcap_disk(Detector& det, const EndcapSpec& e, int volume, int layer_i
   std::vector<std::pair<double, Module>> mods;  // (phi, module) for the phi-ordered module ids
   for (const RingSpec& ring : e.rings) {
     for (int k = 0; k < ring.n; ++k) {
-      const double phi = -kPi + (k + 0.5) * 2 * kPi / ring.n;
+      const double phi = -pi + (k + 0.5) * 2 * pi / ring.n;
       const double z = side * (abs_z + ring.dz[k % ring.dz.size()]);
       mods.emplace_back(phi, endcap_module(volume, layer_id, e.tech, ring, phi, z, side));
     }

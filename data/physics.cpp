@@ -13,7 +13,7 @@
 namespace data::sim {
 
 namespace {
-constexpr double kPi = std::numbers::pi;
+using std::numbers::pi;
 
 uint64_t splitmix64(uint64_t& x) {
   uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
@@ -47,7 +47,7 @@ double Rng::uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
 
 double Rng::normal() {
   const double u1 = 1.0 - uniform();  // (0, 1]
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2 * kPi * uniform());
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2 * pi * uniform());
 }
 
 double Rng::exponential(double mean) { return -mean * std::log(1.0 - uniform()); }
@@ -149,7 +149,7 @@ std::vector<double> Helix::cylinder_crossings(double radius, double s_min) const
     const double px = a * ex - sign * h * ey, py = a * ey + sign * h * ex;
     double dalpha = std::atan2(py - yc_, px - xc_) - alpha0;
     if (omega_ < 0) dalpha = -dalpha;
-    dalpha = std::fmod(dalpha + 4 * kPi, 2 * kPi);
+    dalpha = std::fmod(dalpha + 4 * pi, 2 * pi);
     const double s = dalpha / std::abs(omega_);
     if (s > s_min) out.push_back(s);
   }

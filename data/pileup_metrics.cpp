@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 #include <limits>
 #include <numeric>
 #include <stdexcept>
@@ -15,7 +16,7 @@ namespace data::pileup {
 
 namespace {
 
-constexpr double kPi = 3.14159265358979323846;
+using std::numbers::pi;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::vector<size_t> by_decreasing_score(const std::vector<double>& score) {
@@ -27,7 +28,7 @@ std::vector<size_t> by_decreasing_score(const std::vector<double>& score) {
 
 double delta_r(double eta1, double phi1, double eta2, double phi2) {
   double dphi = std::abs(phi1 - phi2);
-  if (dphi > kPi) dphi = 2 * kPi - dphi;
+  if (dphi > pi) dphi = 2 * pi - dphi;
   return std::hypot(eta1 - eta2, dphi);
 }
 

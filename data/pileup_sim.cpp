@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -19,7 +20,7 @@ namespace data::pileup {
 namespace {
 
 using sim::Rng;
-constexpr double kPi = 3.14159265358979323846;
+using std::numbers::pi;
 
 // Species mix of particle-flow candidates (charged ~62%, photons ~26%, neutral hadrons ~12%).
 struct ClassInfo {
@@ -40,8 +41,8 @@ const ClassInfo& sample_class(Rng& rng) {
 }
 
 double wrap_phi(double phi) {
-  while (phi > kPi) phi -= 2 * kPi;
-  while (phi <= -kPi) phi += 2 * kPi;
+  while (phi > pi) phi -= 2 * pi;
+  while (phi <= -pi) phi += 2 * pi;
   return phi;
 }
 
@@ -81,14 +82,14 @@ class EventBuilder {
     auto draw = [&] { return sim::sample_minbias_pt(rng_, c_.soft_pt_tail); };
     double pt = draw();
     for (int tries = 0; pt < c_.min_pt && tries < 100; ++tries) pt = draw();
-    add(ev, pt, sim::sample_minbias_eta(rng_, c_.eta_max), rng_.uniform(-kPi, kPi), vertex, vz);
+    add(ev, pt, sim::sample_minbias_eta(rng_, c_.eta_max), rng_.uniform(-pi, pi), vertex, vz);
   }
 
   // A jet: pT ~ pT^-3, constituents share it by Dirichlet(0.5) fractions, harder ones closer to the axis.
   void add_jet(PileupEvent& ev, double vz) {
     const double a = std::pow(c_.jet_pt_min, -2.0), b = std::pow(c_.jet_pt_max, -2.0);
     const double jet_pt = std::pow(a - rng_.uniform() * (a - b), -0.5);
-    const double jet_eta = rng_.uniform(-c_.jet_eta_max, c_.jet_eta_max), jet_phi = rng_.uniform(-kPi, kPi);
+    const double jet_eta = rng_.uniform(-c_.jet_eta_max, c_.jet_eta_max), jet_phi = rng_.uniform(-pi, pi);
     const int n = 2 + rng_.poisson(2.5 * std::sqrt(jet_pt));
     std::vector<double> share(static_cast<size_t>(n));
     for (double& s : share) s = rng_.gamma(0.5);
@@ -96,7 +97,7 @@ class EventBuilder {
     for (double s : share) {
       const double pt = jet_pt * s / total;
       const double spread = 0.03 + 0.15 * std::exp(-pt / 5.0);
-      const double dr = std::abs(spread * rng_.normal()), theta = rng_.uniform(0, 2 * kPi);
+      const double dr = std::abs(spread * rng_.normal()), theta = rng_.uniform(0, 2 * pi);
       add(ev, pt, jet_eta + dr * std::cos(theta), wrap_phi(jet_phi + dr * std::sin(theta)), 0, vz);
     }
   }

@@ -16,11 +16,11 @@ namespace data::sim {
 
 namespace {
 
-constexpr double kPi = std::numbers::pi;
+using std::numbers::pi;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kStepEps = 1e-4;  // mm: a crossing must be this far along the path to count as the next one
 
-double wrap_phi(double phi) { return phi - 2 * kPi * std::floor((phi + kPi) / (2 * kPi)); }
+double wrap_phi(double phi) { return phi - 2 * pi * std::floor((phi + pi) / (2 * pi)); }
 
 bool is_pixel_volume(int32_t volume) { return volume == 7 || volume == 8 || volume == 9; }
 
@@ -39,6 +39,9 @@ std::array<Vec3, 8> corners(const Module& m) {
   return out;
 }
 
+}  // namespace
+
+// Outside the anonymous namespace: Simulator::Geometry (declared in the header) holds these.
 // One detector layer: a barrel cylinder or an endcap disk, with its modules binned in phi x (z or r).
 struct LayerIndex {
   int32_t volume = 0, layer = 0;
@@ -50,7 +53,7 @@ struct LayerIndex {
   std::vector<std::vector<uint32_t>> bins = std::vector<std::vector<uint32_t>>(kPhiBins * kBins);
 
   int phi_bin(double phi) const {
-    const int b = int(std::floor((phi + kPi) / (2 * kPi) * kPhiBins));
+    const int b = int(std::floor((phi + pi) / (2 * pi) * kPhiBins));
     return ((b % kPhiBins) + kPhiBins) % kPhiBins;
   }
   int coord_bin(double x) const {
@@ -58,7 +61,7 @@ struct LayerIndex {
   }
   // Calls f(bin) for every bin of the window (phi in [phi0, phi1], coordinate in [c0, c1]).
   template <class F> void for_window(double phi0, double phi1, double c0, double c1, F&& f) const {
-    const int np = std::min(kPhiBins, int(std::floor((phi1 - phi0) / (2 * kPi) * kPhiBins)) + 2);
+    const int np = std::min(kPhiBins, int(std::floor((phi1 - phi0) / (2 * pi) * kPhiBins)) + 2);
     const int p0 = phi_bin(phi0), b0 = coord_bin(c0), b1 = coord_bin(c1);
     for (int i = 0; i < np; ++i) {
       for (int b = b0; b <= b1; ++b) f(((p0 + i) % kPhiBins) * kBins + b);
@@ -81,6 +84,8 @@ struct LayerIndex {
     });
   }
 };
+
+namespace {
 
 struct GenParticle {
   int64_t id = 0;
@@ -205,11 +210,11 @@ void EventBuilder::add_particle(int64_t id, const Vec3& vertex, double pt, doubl
 
 void EventBuilder::add_jets(const Vec3& vertex, int64_t vertex_id, int64_t& primary) {
   const int njets = 2 + rng_.poisson(1.0);
-  const double phi0 = rng_.uniform(-kPi, kPi);
+  const double phi0 = rng_.uniform(-pi, pi);
   for (int j = 0; j < njets; ++j) {
     const double ptj = std::min(1000.0, 30 * std::pow(1 - rng_.uniform(), -1.0 / 3));  // dN/dpT ~ pT^-4
     const double etaj = rng_.uniform(-2.5, 2.5);
-    const double phij = j == 0 ? phi0 : j == 1 ? phi0 + kPi + 0.2 * rng_.normal() : rng_.uniform(-kPi, kPi);
+    const double phij = j == 0 ? phi0 : j == 1 ? phi0 + pi + 0.2 * rng_.normal() : rng_.uniform(-pi, pi);
     const int nch = 1 + rng_.poisson(3 + 3 * std::log(ptj / 10));
     std::vector<double> z(nch);
     double zsum = 0;
@@ -234,7 +239,7 @@ void EventBuilder::generate_collisions() {
       const double pt = sample_minbias_pt(rng_);
       if (pt < cfg_.min_pt) continue;
       add_particle(encode_particle_id(v + 1, ++primary, 0, 0, 0), vertex, pt, sample_minbias_eta(rng_, cfg_.eta_max),
-                   rng_.uniform(-kPi, kPi));
+                   rng_.uniform(-pi, pi));
     }
   }
 }
@@ -272,7 +277,7 @@ void EventBuilder::hit_layer(const LayerIndex& L, const Helix& h, double s_nom, 
   const double tr = (x[0] * d[0] + x[1] * d[1]) / r, tphi = (x[0] * d[1] - x[1] * d[0]) / r;
   // How far along the path the module planes can be from the nominal surface, and the window that covers it.
   const double ds = std::min((L.spread + 0.5) / std::max(L.barrel ? std::abs(tr) : std::abs(d[2]), 0.02), 300.0);
-  const double dphi = std::min((std::abs(tphi) * ds + 1) / r, kPi);
+  const double dphi = std::min((std::abs(tphi) * ds + 1) / r, pi);
   const double c = L.barrel ? x[2] : r, dc = (L.barrel ? std::abs(d[2]) : std::abs(tr)) * ds + 1;
   candidates_.clear();
   L.for_window(phi - dphi, phi + dphi, c - dc, c + dc,
@@ -334,7 +339,7 @@ void EventBuilder::interact(size_t parent, const Track& at) {
 // Follows particle `index` from its vertex through the layers until it leaves, stops or has looped max_turns.
 void EventBuilder::propagate(size_t index) {
   Track t = particles_[index].start;
-  const double max_angle = cfg_.max_turns * 2 * kPi;
+  const double max_angle = cfg_.max_turns * 2 * pi;
   double turned = 0;
   std::vector<uint32_t> modules;
   for (int crossing = 0; crossing < 1000; ++crossing) {

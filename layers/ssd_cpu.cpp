@@ -17,14 +17,14 @@ using engine::Tensor;
 
 namespace {
 
-struct Dims {
+struct SsdDims {
   int64_t L, H, P, n, Q, nchunks;
   bool reverse;
   int64_t time(int64_t k) const { return reverse ? L - 1 - k : k; }  // scan step -> sequence position
 };
 
-Dims dims_of(const Tensor& x, const Tensor& B, int64_t chunk, bool reverse) {
-  Dims d;
+SsdDims dims_of(const Tensor& x, const Tensor& B, int64_t chunk, bool reverse) {
+  SsdDims d;
   d.L = x.size(0);
   d.H = x.size(1);
   d.P = x.size(2);
@@ -37,7 +37,7 @@ Dims dims_of(const Tensor& x, const Tensor& B, int64_t chunk, bool reverse) {
 
 // One head's forward scan. S: [P, n] scratch; ckpt: [nchunks, P, n] of this head or null.
 template <class T, int NS>
-void forward_head(const Dims& d, int64_t h, const T* x, const T* dt, T A, const T* B, const T* C, const T* D, T* y,
+void forward_head(const SsdDims& d, int64_t h, const T* x, const T* dt, T A, const T* B, const T* C, const T* D, T* y,
                   T* ckpt, T* S) {
   const int64_t n = NS > 0 ? NS : d.n, P = d.P, H = d.H, PN = P * n;
   std::fill(S, S + PN, T(0));
@@ -68,7 +68,7 @@ void forward_head(const Dims& d, int64_t h, const T* x, const T* dt, T A, const 
 
 // One head's backward. gBh, gCh: this head's [L, n] partial gradients of B and C (summed over heads afterwards).
 template <class T, int NS>
-void backward_head(const Dims& d, int64_t h, const T* x, const T* dt, T A, const T* B, const T* C, const T* D,
+void backward_head(const SsdDims& d, int64_t h, const T* x, const T* dt, T A, const T* B, const T* C, const T* D,
                    const T* ckpt, const T* gy, T* gx, T* gdt, T* gBh, T* gCh, double* gA, double* gD) {
   const int64_t n = NS > 0 ? NS : d.n, P = d.P, H = d.H, PN = P * n;
   std::vector<T> G(static_cast<size_t>(PN), T(0)), Sbuf(static_cast<size_t>((d.Q + 1) * PN));
@@ -147,7 +147,7 @@ void backward_head(const Dims& d, int64_t h, const T* x, const T* dt, T A, const
 template <class T>
 void forward_typed(const Tensor& x, const Tensor& dt, const Tensor& A, const Tensor& B, const Tensor& C,
                    const Tensor& D, int64_t chunk, bool reverse, const Tensor& y, const Tensor& ckpt) {
-  const Dims d = dims_of(x, B, chunk, reverse);
+  const SsdDims d = dims_of(x, B, chunk, reverse);
   if (d.L == 0) return;
   const T* xp = x.data<T>();
   const T* dtp = dt.data<T>();
@@ -175,7 +175,7 @@ void backward_typed(const Tensor& x, const Tensor& dt, const Tensor& A, const Te
                     const Tensor& D, const Tensor& ckpt, const Tensor& gy, int64_t chunk, bool reverse,
                     const Tensor& gx, const Tensor& gdt, const Tensor& gA, const Tensor& gB, const Tensor& gC,
                     const Tensor& gD) {
-  const Dims d = dims_of(x, B, chunk, reverse);
+  const SsdDims d = dims_of(x, B, chunk, reverse);
   T* gAp = gA.data<T>();
   T* gDp = gD.defined() ? gD.data<T>() : nullptr;
   if (d.L == 0) {

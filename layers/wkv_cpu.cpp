@@ -16,17 +16,17 @@ using engine::Tensor;
 
 namespace {
 
-struct Dims {
+struct WkvDims {
   int64_t L, H, N, Q, nchunks;
 };
 
-Dims dims_of(const Tensor& r, int64_t chunk) {
+WkvDims dims_of(const Tensor& r, int64_t chunk) {
   return {r.size(0), r.size(1), r.size(2), chunk, (r.size(0) + chunk - 1) / chunk};
 }
 
 // One step of head h at time t from state S [N][N] (updated in place to S_t); writes y_t when y != null.
 template <class T>
-void step(const Dims& d, const T* r, const T* k, const T* v, const T* w, const T* u, int64_t h, int64_t t, T* S,
+void step(const WkvDims& d, const T* r, const T* k, const T* v, const T* w, const T* u, int64_t h, int64_t t, T* S,
           T* y) {
   const int64_t N = d.N, row = (t * d.H + h) * N;
   const T *rt = r + row, *kt = k + row, *vt = v + row, *wh = w + h * N, *uh = u + h * N;
@@ -48,7 +48,7 @@ void step(const Dims& d, const T* r, const T* k, const T* v, const T* w, const T
 template <class T>
 void forward_typed(const Tensor& r, const Tensor& k, const Tensor& v, const Tensor& w, const Tensor& u, int64_t chunk,
                    const Tensor& y, const Tensor& ckpt) {
-  const Dims d = dims_of(r, chunk);
+  const WkvDims d = dims_of(r, chunk);
   const T *pr = r.data<T>(), *pk = k.data<T>(), *pv = v.data<T>(), *pw = w.data<T>(), *pu = u.data<T>();
   T* py = y.data<T>();
   T* ck = ckpt.defined() ? ckpt.data<T>() : nullptr;
@@ -71,7 +71,7 @@ struct Grads {
 
 // Reverse step t of head h: Sprev = S_{t-1}, G = dL/dS_t on entry and dL/dS_{t-1} on exit; gw/gu accumulate.
 template <class T>
-void reverse_step(const Dims& d, const T* r, const T* k, const T* v, const T* w, const T* u, const T* gy, int64_t h,
+void reverse_step(const WkvDims& d, const T* r, const T* k, const T* v, const T* w, const T* u, const T* gy, int64_t h,
                   int64_t t, const T* Sprev, T* G, T* gw_acc, T* gu_acc, const Grads<T>& g) {
   const int64_t N = d.N, row = (t * d.H + h) * N;
   const T *rt = r + row, *kt = k + row, *vt = v + row, *gyt = gy + row, *wh = w + h * N, *uh = u + h * N;
@@ -104,7 +104,7 @@ void reverse_step(const Dims& d, const T* r, const T* k, const T* v, const T* w,
 template <class T>
 void backward_typed(const Tensor& r, const Tensor& k, const Tensor& v, const Tensor& w, const Tensor& u,
                     const Tensor& ckpt, const Tensor& gy, int64_t chunk, const Grads<T>& g) {
-  const Dims d = dims_of(r, chunk);
+  const WkvDims d = dims_of(r, chunk);
   const int64_t NN = d.N * d.N;
   const T *pr = r.data<T>(), *pk = k.data<T>(), *pv = v.data<T>(), *pw = w.data<T>(), *pu = u.data<T>();
   const T *pg = gy.data<T>(), *ck = ckpt.data<T>();
@@ -173,7 +173,7 @@ Rows7<T> rows7(const Tensor* in, int64_t off) {
 
 template <class T>
 void forward7_typed(const Tensor* in, int64_t chunk, const Tensor& y, const Tensor& ckpt) {
-  const Dims d = dims_of(in[0], chunk);
+  const WkvDims d = dims_of(in[0], chunk);
   T* py = y.data<T>();
   T* ck = ckpt.defined() ? ckpt.data<T>() : nullptr;
   engine::parallel_for(0, d.H, 1, [&](int64_t h0, int64_t h1) {
@@ -230,7 +230,7 @@ void reverse_step7(const Rows7<T>& x, const T* gy, int64_t N, const T* Sprev, co
 
 template <class T>
 void backward7_typed(const Tensor* in, const Tensor& ckpt, const Tensor& gy, int64_t chunk, T* const* g) {
-  const Dims d = dims_of(in[0], chunk);
+  const WkvDims d = dims_of(in[0], chunk);
   const int64_t NN = d.N * d.N;
   const T *pg = gy.data<T>(), *ck = ckpt.data<T>();
   engine::parallel_for(0, d.H, 1, [&](int64_t h0, int64_t h1) {
