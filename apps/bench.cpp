@@ -122,7 +122,7 @@ Sector make_sector(int64_t N, uint64_t seed, Device device) {
   const Tensor edges = data::knn_graph(pos, 60);
   const Tensor features = engine::from_vector(x, {N, 15});  // [N, 15]
   s.in = {features.to(device), engine::from_vector(coords, {N, 6}).to(device), edges.to(device),
-          data::vertex_z_estimates(features).to(device)};
+          data::vertex_z_estimates(features, data::VertexZMethod::SensorDepth).to(device)};  // the S preset's
   s.pairs = s.in.edge_index;
   s.particle_id = engine::from_vector(pid, {N}).to(device);
   s.pt = engine::from_vector(pt, {N}).to(device);

@@ -189,9 +189,8 @@ template <class T> engine::Tensor gather_rows(const std::vector<T>& src, const s
 // Rows of sector s's extended wedge and each row's particle-sector column (hept.md 1.6).
 std::vector<size_t> sector_rows(const PixelHits& h, int s, const FeatureOptions& o, std::vector<int64_t>& psector) {
   const size_t n = h.size();
-  psector.assign(n, -1);
+  psector.assign(n, o.n_sectors == 1 ? 0 : -1);
   if (o.n_sectors == 1) {
-    psector.assign(n, 0);
     std::vector<size_t> all(n);
     for (size_t i = 0; i < n; ++i) all[i] = i;
     return all;
@@ -251,7 +250,42 @@ std::vector<Sample> make_samples(const PixelHits& h, const FeatureOptions& o) {
   return out;
 }
 
-engine::Tensor vertex_z_estimates(const engine::Tensor& x) {
+namespace {
+
+// Pixel sensors (TrackML's pixel technology) and their charge, as the real sample event's cells show them
+// (docs/simulation-validation.md, "Pixel cluster calibration"; data/digitize.h uses the same values).
+constexpr double kPixelPitchU = 0.05, kPixelPitchV = 0.05625;  // mm
+constexpr double kChargePerMm = 1.0;                             // summed cell value per mm of path
+constexpr double kChargeSpread = 0.06;                           // relative spread of a crossing's charge
+// |z| below which a pixel hit is in the barrel (its modules end at 0.49 m, the first disk is at 0.60 m).
+constexpr double kPixelBarrelHalfLength = 0.55;  // metres
+
+// sinh(eta_c) of a pixel-barrel hit from its features (sensor_depth method); unsigned.
+double barrel_sinh_eta(const float* h) {
+  const double depth = h[11] / 2;  // lz = 2 module_t (mm); the barrel sensors are 1 module_t deep
+  const double n_u = std::round(h[9] / kPixelPitchU), n_v = std::round(h[10] / kPixelPitchV);  // cluster extents
+  // The length along z beyond the first cell is the crossing's projection: depth sinh(eta) (its mean over entry points).
+  const double from_length = (n_v - 1) * kPixelPitchV / depth;
+  const double length_var = kPixelPitchV * kPixelPitchV / (6 * depth * depth);
+  // The charge: mean cell value x cells (a straight crossing's cluster has ~n_u + n_v - 1 of them) = path in mm.
+  const double cosh_eta = h[6] * (n_u + n_v - 1) / (kChargePerMm * depth);
+  const double from_charge = std::sqrt(std::max(0.0, cosh_eta * cosh_eta - 1));
+  // d sinh = spread cosh^2 / sinh: poor near eta 0, where cosh is flat (sinh floored at 0.3 there).
+  const double charge_sd = kChargeSpread * (1 + from_charge * from_charge) / std::max(from_charge, 0.3);
+  const double w_length = 1 / length_var, w_charge = 1 / (charge_sd * charge_sd);
+  return (w_length * from_length + w_charge * from_charge) / (w_length + w_charge);
+}
+
+}  // namespace
+
+VertexZMethod vertex_z_method(const std::string& name) {
+  if (name == "cluster_eta") return VertexZMethod::ClusterEta;
+  if (name == "sensor_depth") return VertexZMethod::SensorDepth;
+  throw std::invalid_argument(
+      fmt::format("unknown vertex z estimate '{}' (expected \"cluster_eta\" or \"sensor_depth\")", name));
+}
+
+engine::Tensor vertex_z_estimates(const engine::Tensor& x, VertexZMethod method) {
   if (x.dim() != 2 || x.size(1) != kHeptFeatures)
     throw std::invalid_argument(fmt::format("vertex_z_estimates: x must be [N, {}] HEPT features", kHeptFeatures));
   const std::vector<float> f = x.to(engine::DType::F32).contiguous().to_vector<float>();  // [N, 15] on the host
@@ -260,7 +294,9 @@ engine::Tensor vertex_z_estimates(const engine::Tensor& x) {
   for (int64_t i = 0; i < n; ++i) {
     const float* h = &f[static_cast<size_t>(i * kHeptFeatures)];
     const double r = h[0], z = h[2], eta_rz = h[3], geta = h[12];  // metres, metres, -, -
-    const double z_vertex = z - r * std::sinh(std::copysign(std::fabs(geta), eta_rz));
+    const bool barrel_cluster = method == VertexZMethod::SensorDepth && std::fabs(z) < kPixelBarrelHalfLength && h[11] > 0;
+    const double sinh_eta = barrel_cluster ? barrel_sinh_eta(h) : std::sinh(std::fabs(geta));
+    const double z_vertex = z - r * std::copysign(sinh_eta, eta_rz);
     z0[static_cast<size_t>(i)] = static_cast<float>(std::clamp(z_vertex, -kVertexZRange, kVertexZRange));
   }
   return engine::from_vector(z0, {n, 1}).to(x.device());

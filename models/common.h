@@ -23,6 +23,9 @@ inline constexpr const char* kStandardizeFromData = "from_training_data";
 // The config key of the models that can read ModelInput::vertex_z as one more input feature (hmambav2, hmambav1):
 // false (the reference) or true.
 inline constexpr const char* kVertexZInput = "vertex_z_input";
+// ... and which estimate it reads: "cluster_eta" (the reference default, so configs stored before the key existed
+// keep it) or "sensor_depth" (data::VertexZMethod; apps/ compute the estimate, models only store its name).
+inline constexpr const char* kVertexZEstimate = "vertex_z_estimate";
 
 // What a model's feature encoder reads: x [N, F], or [N, F + 1] with in.vertex_z appended when with_vertex_z
 // (throws when in.vertex_z is missing or not [N, 1]).

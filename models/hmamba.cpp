@@ -123,7 +123,8 @@ class HMamba : public TrackingModel {
 Config hmamba_defaults() {
   return Config::parse(R"({"h_dim": 96, "n_layers": 6, "d_state": 16, "d_conv": 4, "expand": 2, "dt_rank": -1,
     "num_heads": 8, "n_hashes": 3, "num_regions": 300, "block_size": 100, "num_w_per_dist": 10,
-    "drop_out": 0.1, "mlp_layers": 5, "x_dim": 15, "coords_dim": 6, "vertex_z_input": false})");
+    "drop_out": 0.1, "mlp_layers": 5, "x_dim": 15, "coords_dim": 6, "vertex_z_input": false,
+    "vertex_z_estimate": "cluster_eta"})");
 }
 
 Config hmambav2_defaults() {

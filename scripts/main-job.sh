@@ -26,7 +26,8 @@ mkdir -p "$WORK"
 # Training data: SIM_EVENTS simulated events (mu 200, pixel volumes), 10 phi sectors each (tracking-6k style).
 # HEPT's radius-pair InfoNCE (the default) with the training loss's anchors above 0.5 GeV instead of 0.9 (tenth
 # session: +0.03-0.04 valid accuracy@0.9 over the first 4 epochs, 3 seeds against 2), the S preset's input
-# standardisation, 3000 LSH regions (twelfth session) and vertex z input (thirteenth), no dropout, lr 6e-3 halved
+# standardisation, 3000 LSH regions (twelfth session) and each hit's vertex z estimate as an input (thirteenth; read
+# over the barrel sensors' real depth, fourteenth), no dropout, lr 6e-3 halved
 # every 4 epochs (fifth session):
 # docs/tracking.md.
 echo '{"drop_out": 0.0}' > "$WORK/no-dropout.json"

@@ -6,6 +6,7 @@
 
 #include "apps/lib/trainer.h"
 #include "data/cache.h"
+#include "data/features.h"
 #include "engine/device.h"
 #include "models/model.h"
 
@@ -39,16 +40,22 @@ class TrackingTask : public Task {
   data::Dataset dataset_;
   models::TrackingModel& model_;
   engine::Device device_;
+  data::VertexZMethod vertex_z_method_;  // the model's vertex z estimate
   TrackingTaskOptions options_;
 };
 
 // Per-feature mean and standard deviation of the encoder's input (models::encoder_input: the features x, and the
-// vertex z estimate when with_vertex_z) over all hits of the first `max_samples` training samples (all of them when
-// fewer), as the models' "input_standardization" config value {"mean": [..], "std": [..]}; a feature that is
-// constant there gets std 1. Throws when the training split is empty.
-nlohmann::json input_statistics(const data::Dataset& dataset, size_t max_samples, bool with_vertex_z = false);
+// vertex z estimate when the model config has "vertex_z_input") over all hits of the first `max_samples` training
+// samples (all of them when fewer), as the models' "input_standardization" config value {"mean": [..], "std": [..]};
+// a feature that is constant there gets std 1. Throws when the training split is empty.
+nlohmann::json input_statistics(const data::Dataset& dataset, size_t max_samples,
+                                const nlohmann::json& model_config = nlohmann::json::object());
 
-// The model input of a sample, on `device`.
-models::ModelInput model_input(const data::Sample& sample, engine::Device device);
+// The vertex z estimate a model config names (models::kVertexZEstimate; "cluster_eta" when absent). Throws
+// std::invalid_argument for an unknown name.
+data::VertexZMethod vertex_z_method(const nlohmann::json& model_config);
+
+// The model input of a sample, on `device`, with the vertex z estimates of `method`.
+models::ModelInput model_input(const data::Sample& sample, engine::Device device, data::VertexZMethod method);
 
 }  // namespace app

@@ -44,13 +44,19 @@ TEST_CASE("input statistics of the training split") {
   CHECK(model->config()["input_standardization"] == stats);
 
   // with the vertex z input (the hmambav2 S preset): one more column, the estimates' own mean and spread
-  const nlohmann::json with_z = app::input_statistics(dataset, 3, true);
+  const nlohmann::json with_z =
+      app::input_statistics(dataset, 3, {{"vertex_z_input", true}, {"vertex_z_estimate", "sensor_depth"}});
   REQUIRE(with_z["mean"].size() == 16);
   for (size_t c = 0; c < 15; ++c) CHECK(with_z["mean"][c].get<double>() == stats["mean"][c].get<double>());
   std::vector<Tensor> zs;  // [N_i, 1] each
-  for (size_t i = 0; i < 3; ++i) zs.push_back(data::vertex_z_estimates(dataset.load(data::Split::Train, i).x).to(DType::F64));
+  for (size_t i = 0; i < 3; ++i) zs.push_back(data::vertex_z_estimates(dataset.load(data::Split::Train, i).x, data::VertexZMethod::SensorDepth).to(DType::F64));
   CHECK(with_z["mean"][15].get<double>() == doctest::Approx(mean(concat(zs, 0)).item()).epsilon(1e-9).scale(1.0));
   CHECK(with_z["std"][15].get<double>() > 0.0);
+  // the thirteenth session's estimate (a config without the key) gives other estimates; an unknown name is an error
+  const nlohmann::json cluster_eta = app::input_statistics(dataset, 3, {{"vertex_z_input", true}});
+  CHECK(cluster_eta["mean"][15].get<double>() != with_z["mean"][15].get<double>());
+  CHECK_THROWS_WITH(app::input_statistics(dataset, 3, {{"vertex_z_input", true}, {"vertex_z_estimate", "beam_spot"}}),
+                    doctest::Contains("unknown vertex z estimate 'beam_spot'"));
   auto with_model = models::build_tracking_model("hmambav2", {{"size", "S"}, {"input_standardization", with_z}});
   CHECK(with_model->config()["vertex_z_input"] == true);
   fs::remove_all(root);

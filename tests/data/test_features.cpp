@@ -211,7 +211,7 @@ TEST_CASE("full-event feature build timing (printed)") {
   CHECK(samples[0].point_pairs.size(1) == 0);  // no truth: no particles, no pairs
 }
 
-TEST_CASE("vertex z estimate: back along the cluster's direction, signed by the hit's eta, clamped") {
+TEST_CASE("vertex z estimate (cluster_eta): back along the cluster's direction, signed by the hit's eta, clamped") {
   // Hits (r, z in metres) of tracks from vertices at z0, their clusters pointing along the track: geta = the track's
   // pseudorapidity, stored unsigned as the cluster extent gives it.
   struct Hit {
@@ -227,7 +227,7 @@ TEST_CASE("vertex z estimate: back along the cluster's direction, signed by the 
     f[12] = static_cast<float>(std::fabs(std::asinh((h.z - h.z0) / h.r)));
   }
   const int64_t n = static_cast<int64_t>(hits.size());
-  const std::vector<float> z0 = vertex_z_estimates(engine::from_vector(x, {n, kHeptFeatures})).to_vector<float>();
+  const std::vector<float> z0 = vertex_z_estimates(engine::from_vector(x, {n, kHeptFeatures}), VertexZMethod::ClusterEta).to_vector<float>();
   REQUIRE(z0.size() == hits.size());
   for (size_t i = 0; i < 3; ++i) CHECK(z0[i] == doctest::Approx(hits[i].z0).epsilon(1e-4));
   CHECK(z0[3] == doctest::Approx(0.0).scale(1.0).epsilon(1e-5));
@@ -236,12 +236,73 @@ TEST_CASE("vertex z estimate: back along the cluster's direction, signed by the 
   x[12] = static_cast<float>(std::fabs(std::asinh((0.010 - 0.050) / 0.032)));
   x[2] = 0.010f, x[3] = static_cast<float>(std::asinh(0.010 / 0.032));
   x[kHeptFeatures + 12] = 0.0f;
-  const std::vector<float> flipped = vertex_z_estimates(engine::from_vector(x, {n, kHeptFeatures})).to_vector<float>();
+  const std::vector<float> flipped = vertex_z_estimates(engine::from_vector(x, {n, kHeptFeatures}), VertexZMethod::ClusterEta).to_vector<float>();
   CHECK(flipped[0] == doctest::Approx(0.010 - 0.032 * std::sinh(std::fabs(std::asinh(-0.04 / 0.032)))).epsilon(1e-4));
   CHECK(flipped[1] == doctest::Approx(-0.150).epsilon(1e-5));
   // an end-cap hit at large |eta| whose cluster says little: clamped to +-kVertexZRange
   x[2 * kHeptFeatures + 12] = 4.0f;
-  CHECK(vertex_z_estimates(engine::from_vector(x, {n, kHeptFeatures})).to_vector<float>()[2] ==
+  CHECK(vertex_z_estimates(engine::from_vector(x, {n, kHeptFeatures}), VertexZMethod::ClusterEta).to_vector<float>()[2] ==
         doctest::Approx(-kVertexZRange));
-  CHECK_THROWS_WITH(vertex_z_estimates(engine::zeros({3, 6})), doctest::Contains("[N, 15]"));
+  CHECK_THROWS_WITH(vertex_z_estimates(engine::zeros({3, 6}), VertexZMethod::ClusterEta), doctest::Contains("[N, 15]"));
+}
+
+TEST_CASE("vertex z estimate (sensor_depth): the barrel cluster's length and charge over the sensor's real depth") {
+  // Barrel pixel hits (r, z in metres) of straight tracks from vertices at z0 crossing a sensor 0.15 mm deep (module_t;
+  // lz = 2 module_t) with their pixel clusters as the digitiser makes them: one cell across (u), along z (v) 1 + the
+  // projection depth sinh(eta) in pitches of 0.05625 mm, the charge 1.0 per mm of path depth cosh(eta) over the cells.
+  // sinh(eta) = k 0.375 puts the projection on whole pitches, where length and charge agree. The tracks run towards
+  // -z and their hits lie at z < 0 (the estimate takes the sign of the hit's eta).
+  constexpr double kDepth = 0.15, kPitchU = 0.05, kPitchV = 0.05625;
+  struct Hit {
+    double r, z0;
+    int pitches;  // k
+  };
+  const std::vector<Hit> hits = {{0.032, -0.010, 2}, {0.072, -0.030, 5}, {0.116, -0.004, 0}, {0.171, -0.080, 1}};
+  std::vector<float> x(hits.size() * kHeptFeatures, 0.0f);  // [N, 15]
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const Hit& h = hits[i];
+    const double sinh_eta = -0.375 * h.pitches;  // tracks towards -z
+    const double z = h.z0 + h.r * sinh_eta, n_v = 1 + h.pitches;
+    float* f = &x[i * kHeptFeatures];
+    f[0] = static_cast<float>(h.r), f[2] = static_cast<float>(z), f[3] = static_cast<float>(std::asinh(z / h.r));
+    f[6] = static_cast<float>(kDepth * std::sqrt(1 + sinh_eta * sinh_eta) / n_v);  // mean cell charge
+    f[9] = static_cast<float>(kPitchU), f[10] = static_cast<float>(n_v * kPitchV), f[11] = static_cast<float>(2 * kDepth);
+    // HEPT's geta: the extent (lu, lv, lw = 2 module_t) in global coordinates (w radial, v along z)
+    f[12] = static_cast<float>(std::asinh(f[10] / std::hypot(f[9], f[11])));
+  }
+  const int64_t n = static_cast<int64_t>(hits.size());
+  const engine::Tensor features = engine::from_vector(x, {n, kHeptFeatures});
+  const std::vector<float> z0 = vertex_z_estimates(features, VertexZMethod::SensorDepth).to_vector<float>();
+  const std::vector<float> cluster_eta = vertex_z_estimates(features, VertexZMethod::ClusterEta).to_vector<float>();
+  for (size_t i = 0; i < hits.size(); ++i) {
+    CAPTURE(i);
+    CHECK(z0[i] == doctest::Approx(hits[i].z0).scale(1.0).epsilon(1e-5));
+  }
+  // geta reads the clusters over twice the barrel's depth: the steep tracks' vertices come out centimetres off
+  CHECK(std::fabs(cluster_eta[1] - hits[1].z0) > 0.03);
+  // length and charge disagreeing: the estimate lies strictly between theirs (a weighted mean)
+  auto estimate_with_charge = [&](size_t i, double sinh_eta) {
+    std::vector<float> one(x.begin() + static_cast<std::ptrdiff_t>(i * kHeptFeatures),
+                           x.begin() + static_cast<std::ptrdiff_t>((i + 1) * kHeptFeatures));
+    one[6] = static_cast<float>(kDepth * std::sqrt(1 + sinh_eta * sinh_eta) / (1 + hits[i].pitches));
+    return vertex_z_estimates(engine::from_vector(one, {1, kHeptFeatures}), VertexZMethod::SensorDepth).to_vector<float>()[0];
+  };
+  for (const auto& [i, charge_sinh] : std::vector<std::pair<size_t, double>>{{3, 0.75}, {1, 2.2}, {2, 0.6}}) {
+    CAPTURE(i);
+    // the tracks run towards -z, so z0 = z + r |sinh|: the length's estimate is the true z0, the charge's is
+    // r (charge_sinh - the length's) above it
+    const double z0_est = estimate_with_charge(i, charge_sinh);
+    CHECK(z0_est > hits[i].z0 + 1e-4);
+    CHECK(z0_est < hits[i].z0 + hits[i].r * (charge_sinh - 0.375 * hits[i].pitches) - 1e-4);
+  }
+  // end-cap hits (|z| > 0.55 m) keep geta, the disks being 2 module_t deep
+  std::vector<float> disk(x.begin(), x.begin() + kHeptFeatures);
+  disk[2] = 0.65f, disk[3] = static_cast<float>(std::asinh(0.65 / 0.032)), disk[12] = 3.0f;
+  const engine::Tensor disk_x = engine::from_vector(disk, {1, kHeptFeatures});
+  CHECK(vertex_z_estimates(disk_x, VertexZMethod::SensorDepth).to_vector<float>()[0] ==
+        vertex_z_estimates(disk_x, VertexZMethod::ClusterEta).to_vector<float>()[0]);
+  // the names model configs store
+  CHECK(vertex_z_method("sensor_depth") == VertexZMethod::SensorDepth);
+  CHECK(vertex_z_method("cluster_eta") == VertexZMethod::ClusterEta);
+  CHECK_THROWS_WITH(vertex_z_method("geta"), doctest::Contains("unknown vertex z estimate 'geta'"));
 }

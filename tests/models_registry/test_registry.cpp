@@ -106,6 +106,7 @@ TEST_CASE("registry: the vertex z estimate as one more input feature (hmambav2 S
   manual_seed(4);
   auto without = models::build_tracking_model("hmambav2", {{"size", "S"}, {"vertex_z_input", false}});
   CHECK(with->config()["vertex_z_input"] == true);
+  CHECK(with->config()["vertex_z_estimate"] == "sensor_depth");
   CHECK(with->num_parameters() == without->num_parameters() + 48);  // one more input column of the encoder (h 48)
   with->eval();
   NoGradGuard no_grad;
@@ -116,12 +117,18 @@ TEST_CASE("registry: the vertex z estimate as one more input feature (hmambav2 S
   // a model that needs it says so when it is missing or of the wrong shape
   CHECK_THROWS_WITH(with->forward({x, coords, Tensor(), Tensor()}), doctest::Contains("vertex_z"));
   CHECK_THROWS_WITH(with->forward({x, coords, Tensor(), vertex_z.slice(0, 0, n - 1)}), doctest::Contains("vertex_z"));
-  // a config stored before the key existed rebuilds the model it was: without the vertex z input
+  // a config stored before the key existed rebuilds the model it was: without the vertex z input, and with the
+  // thirteenth session's estimate when only the estimate's key is missing
   models::Config older = without->config();
   older.erase("vertex_z_input");
+  older.erase("vertex_z_estimate");
   CHECK(models::build_tracking_model("hmambav2", models::stored_config("hmambav2", older))->num_parameters() ==
         without->num_parameters());
+  models::Config thirteenth = with->config();
+  thirteenth.erase("vertex_z_estimate");
+  CHECK(models::stored_config("hmambav2", thirteenth)["vertex_z_estimate"] == "cluster_eta");
   CHECK(models::build_tracking_model("hmambav2", older)->num_parameters() == with->num_parameters());  // the preset's
+  CHECK(models::build_tracking_model("hmambav2", older)->config()["vertex_z_estimate"] == "sensor_depth");
   // the standardisation then has one more column than x
   std::vector<double> mean(16, 0.0), stddev(16, 1.0);
   CHECK_NOTHROW(models::build_tracking_model("hmambav2", {{"size", "S"}, {"input_standardization", {{"mean", mean}, {"std", stddev}}}}));
