@@ -366,8 +366,12 @@ int main(int argc, char** argv) {
     const std::vector<engine::Tensor> embs = timer.run("embed", [&] {
       std::vector<engine::Tensor> out;  // [N_s, d] per sample
       for (const data::Sample& smp : ev.samples)
-        out.push_back(smp.num_hits() == 0 ? engine::empty({0, model->out_dim()})
-                                          : model->forward(app::model_input(smp, device, vertex_z_method)).to(engine::Device::cpu()).to(engine::DType::F32).contiguous());
+        out.push_back(smp.num_hits() == 0
+                          ? engine::empty({0, model->out_dim()})
+                          : model->forward(app::model_input(smp, device, vertex_z_method))
+                                .to(engine::Device::cpu())
+                                .to(engine::DType::F32)
+                                .contiguous());
       return out;
     });
     // ---- track candidates

@@ -115,8 +115,10 @@ data::TunedClustering tune_dbscan(models::TrackingModel& model, const data::Data
   fmt::print(stderr, "tuning the DBSCAN radius for infer on {} validation samples\n", n);
   for (size_t i = 0; i < n; ++i) {
     const data::Sample s = dataset.load(data::Split::Valid, i);
-    embeddings.push_back(
-        model.forward(app::model_input(s, device, vertex_z_method)).to(engine::Device::cpu()).to(engine::DType::F32).contiguous());
+    embeddings.push_back(model.forward(app::model_input(s, device, vertex_z_method))
+                             .to(engine::Device::cpu())
+                             .to(engine::DType::F32)
+                             .contiguous());
     particle_ids.push_back(s.particle_id.to_vector<int64_t>());
   }
   std::vector<data::LabelledEmbedding> samples;
@@ -151,7 +153,8 @@ int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
   Json config = overrides;
   const Json full_config = models::build_tracking_model(c.model_name, config)->config();
   if (full_config.value(models::kInputStandardization, Json()) == models::kStandardizeFromData) {
-    config[models::kInputStandardization] = app::input_statistics(data::Dataset(cache), kStandardizationSamples, full_config);
+    config[models::kInputStandardization] =
+        app::input_statistics(data::Dataset(cache), kStandardizationSamples, full_config);
     fmt::print(stderr, "input standardisation from the first {} training samples\n", kStandardizationSamples);
   }
   engine::manual_seed(c.opt.seed);  // model initialisation

@@ -294,7 +294,8 @@ engine::Tensor vertex_z_estimates(const engine::Tensor& x, VertexZMethod method)
   for (int64_t i = 0; i < n; ++i) {
     const float* h = &f[static_cast<size_t>(i * kHeptFeatures)];
     const double r = h[0], z = h[2], eta_rz = h[3], geta = h[12];  // metres, metres, -, -
-    const bool barrel_cluster = method == VertexZMethod::SensorDepth && std::fabs(z) < kPixelBarrelHalfLength && h[11] > 0;
+    const bool barrel_cluster =
+        method == VertexZMethod::SensorDepth && std::fabs(z) < kPixelBarrelHalfLength && h[11] > 0;  // with cells
     const double sinh_eta = barrel_cluster ? barrel_sinh_eta(h) : std::sinh(std::fabs(geta));
     const double z_vertex = z - r * std::copysign(sinh_eta, eta_rz);
     z0[static_cast<size_t>(i)] = static_cast<float>(std::clamp(z_vertex, -kVertexZRange, kVertexZRange));

@@ -36,9 +36,9 @@ const ModelEntry& find_entry(const std::string& name) {
 // model, with 3000 LSH regions instead of 300 (~2 hits per region in a tracking-6k sector: +0.036 valid
 // accuracy@0.9 after 360 steps, mean of 3 seeds, docs/tracking.md "Twelfth session") and each hit's vertex z
 // estimate as a 16th input ("vertex_z_input": +0.039 after 360 steps, 3 seeds, "Thirteenth session"; from the
-// cluster's length and charge over the barrel sensors' real depth, "vertex_z_estimate": "sensor_depth", fourteenth
-// session), and hept 0.33 /
-// 0.61 / 1.06 M trainable parameters (paper: 0.32 / 0.61 / 0.99 M and 0.33 / 0.61 / 1.01 M), also standardised.
+// cluster's length and charge over the barrel sensors' real depth, "vertex_z_estimate": "sensor_depth": +0.021 test
+// accuracy@0.9 after 360 steps, 3 seeds, "Fourteenth session"), and hept 0.33 / 0.61 / 1.06 M trainable parameters
+// (paper: 0.32 / 0.61 / 0.99 M and 0.33 / 0.61 / 1.01 M), also standardised.
 // Mamba-a's 0.17 M S size cannot be reached by fullhybrid2, whose hard-coded
 // 5-layer head alone holds 0.2 M parameters, so it has no tracking presets.
 // "pileup-S": the paper's pile-up S models (paper-results.md: Mamba-a width 24 and 8 layers, Mamba-b width 48 and

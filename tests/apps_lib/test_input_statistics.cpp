@@ -49,7 +49,10 @@ TEST_CASE("input statistics of the training split") {
   REQUIRE(with_z["mean"].size() == 16);
   for (size_t c = 0; c < 15; ++c) CHECK(with_z["mean"][c].get<double>() == stats["mean"][c].get<double>());
   std::vector<Tensor> zs;  // [N_i, 1] each
-  for (size_t i = 0; i < 3; ++i) zs.push_back(data::vertex_z_estimates(dataset.load(data::Split::Train, i).x, data::VertexZMethod::SensorDepth).to(DType::F64));
+  for (size_t i = 0; i < 3; ++i) {
+    const Tensor x = dataset.load(data::Split::Train, i).x;  // [N_i, 15]
+    zs.push_back(data::vertex_z_estimates(x, data::VertexZMethod::SensorDepth).to(DType::F64));
+  }
   CHECK(with_z["mean"][15].get<double>() == doctest::Approx(mean(concat(zs, 0)).item()).epsilon(1e-9).scale(1.0));
   CHECK(with_z["std"][15].get<double>() > 0.0);
   // the thirteenth session's estimate (a config without the key) gives other estimates; an unknown name is an error

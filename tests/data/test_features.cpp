@@ -227,7 +227,10 @@ TEST_CASE("vertex z estimate (cluster_eta): back along the cluster's direction, 
     f[12] = static_cast<float>(std::fabs(std::asinh((h.z - h.z0) / h.r)));
   }
   const int64_t n = static_cast<int64_t>(hits.size());
-  const std::vector<float> z0 = vertex_z_estimates(engine::from_vector(x, {n, kHeptFeatures}), VertexZMethod::ClusterEta).to_vector<float>();
+  auto estimates = [&] {
+    return vertex_z_estimates(engine::from_vector(x, {n, kHeptFeatures}), VertexZMethod::ClusterEta).to_vector<float>();
+  };
+  const std::vector<float> z0 = estimates();
   REQUIRE(z0.size() == hits.size());
   for (size_t i = 0; i < 3; ++i) CHECK(z0[i] == doctest::Approx(hits[i].z0).epsilon(1e-4));
   CHECK(z0[3] == doctest::Approx(0.0).scale(1.0).epsilon(1e-5));
@@ -236,13 +239,12 @@ TEST_CASE("vertex z estimate (cluster_eta): back along the cluster's direction, 
   x[12] = static_cast<float>(std::fabs(std::asinh((0.010 - 0.050) / 0.032)));
   x[2] = 0.010f, x[3] = static_cast<float>(std::asinh(0.010 / 0.032));
   x[kHeptFeatures + 12] = 0.0f;
-  const std::vector<float> flipped = vertex_z_estimates(engine::from_vector(x, {n, kHeptFeatures}), VertexZMethod::ClusterEta).to_vector<float>();
+  const std::vector<float> flipped = estimates();
   CHECK(flipped[0] == doctest::Approx(0.010 - 0.032 * std::sinh(std::fabs(std::asinh(-0.04 / 0.032)))).epsilon(1e-4));
   CHECK(flipped[1] == doctest::Approx(-0.150).epsilon(1e-5));
   // an end-cap hit at large |eta| whose cluster says little: clamped to +-kVertexZRange
   x[2 * kHeptFeatures + 12] = 4.0f;
-  CHECK(vertex_z_estimates(engine::from_vector(x, {n, kHeptFeatures}), VertexZMethod::ClusterEta).to_vector<float>()[2] ==
-        doctest::Approx(-kVertexZRange));
+  CHECK(estimates()[2] == doctest::Approx(-kVertexZRange));
   CHECK_THROWS_WITH(vertex_z_estimates(engine::zeros({3, 6}), VertexZMethod::ClusterEta), doctest::Contains("[N, 15]"));
 }
 
@@ -266,7 +268,8 @@ TEST_CASE("vertex z estimate (sensor_depth): the barrel cluster's length and cha
     float* f = &x[i * kHeptFeatures];
     f[0] = static_cast<float>(h.r), f[2] = static_cast<float>(z), f[3] = static_cast<float>(std::asinh(z / h.r));
     f[6] = static_cast<float>(kDepth * std::sqrt(1 + sinh_eta * sinh_eta) / n_v);  // mean cell charge
-    f[9] = static_cast<float>(kPitchU), f[10] = static_cast<float>(n_v * kPitchV), f[11] = static_cast<float>(2 * kDepth);
+    f[9] = static_cast<float>(kPitchU), f[10] = static_cast<float>(n_v * kPitchV);
+    f[11] = static_cast<float>(2 * kDepth);
     // HEPT's geta: the extent (lu, lv, lw = 2 module_t) in global coordinates (w radial, v along z)
     f[12] = static_cast<float>(std::asinh(f[10] / std::hypot(f[9], f[11])));
   }
@@ -285,7 +288,8 @@ TEST_CASE("vertex z estimate (sensor_depth): the barrel cluster's length and cha
     std::vector<float> one(x.begin() + static_cast<std::ptrdiff_t>(i * kHeptFeatures),
                            x.begin() + static_cast<std::ptrdiff_t>((i + 1) * kHeptFeatures));
     one[6] = static_cast<float>(kDepth * std::sqrt(1 + sinh_eta * sinh_eta) / (1 + hits[i].pitches));
-    return vertex_z_estimates(engine::from_vector(one, {1, kHeptFeatures}), VertexZMethod::SensorDepth).to_vector<float>()[0];
+    const engine::Tensor one_x = engine::from_vector(one, {1, kHeptFeatures});
+    return vertex_z_estimates(one_x, VertexZMethod::SensorDepth).to_vector<float>()[0];
   };
   for (const auto& [i, charge_sinh] : std::vector<std::pair<size_t, double>>{{3, 0.75}, {1, 2.2}, {2, 0.6}}) {
     CAPTURE(i);
