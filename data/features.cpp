@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "data/digitize.h"
 #include "data/graphs.h"
 
 namespace data {
@@ -252,11 +253,12 @@ std::vector<Sample> make_samples(const PixelHits& h, const FeatureOptions& o) {
 
 namespace {
 
-// Pixel sensors (TrackML's pixel technology) and their charge, as the real sample event's cells show them
-// (docs/simulation-validation.md, "Pixel cluster calibration"; data/digitize.h uses the same values).
+// TrackML's pixel cells, and their charge as the digitiser was calibrated on the real sample event's cells
+// (docs/simulation-validation.md, "Pixel cluster calibration"): summed cell value per mm of path, and its relative
+// spread per crossing.
 constexpr double kPixelPitchU = 0.05, kPixelPitchV = 0.05625;  // mm
-constexpr double kChargePerMm = 1.0;                             // summed cell value per mm of path
-constexpr double kChargeSpread = 0.06;                           // relative spread of a crossing's charge
+constexpr double kChargePerMm = sim::DigitizeConfig{}.charge_per_mm;
+constexpr double kChargeSpread = sim::DigitizeConfig{}.charge_fluctuation;
 // |z| below which a pixel hit is in the barrel (its modules end at 0.49 m, the first disk is at 0.60 m).
 constexpr double kPixelBarrelHalfLength = 0.55;  // metres
 
