@@ -147,11 +147,12 @@ void finish_options(Cli& c, const std::string& ref_name) {
 
 int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
   models::reference_training(c.model_name);  // an unknown model name fails here, before any data is built
+  Json config = overrides;
+  const Json full_config = models::build_tracking_model(c.model_name, config)->config();  // as is a bad config
+  app::vertex_z_method(full_config);
   c.data.radius_pairs = c.tracking.loss_pairs == "radius";
   const std::string cache = app::resolve_tracking_dataset(c.data);
   finish_options(c, c.model_name);
-  Json config = overrides;
-  const Json full_config = models::build_tracking_model(c.model_name, config)->config();
   if (full_config.value(models::kInputStandardization, Json()) == models::kStandardizeFromData) {
     config[models::kInputStandardization] =
         app::input_statistics(data::Dataset(cache), kStandardizationSamples, full_config);

@@ -31,6 +31,12 @@ export HEP_CACHE="$T/cache"
 # the S preset's input standardisation: statistics of the training split, stored in the run's config
 grep -q "input standardisation from" "$T/train.txt" && grep -A1 '"input_standardization": {' "$T/run/run.json" | grep -q '"mean": \[' \
   && ok "input standardisation from the training data" || bad "input standardisation"
+# a bad model config fails before any data is simulated or the run folder made
+echo '{"vertex_z_estimate": "beam_spot"}' > "$T/bad-config.json"
+expect_error "bad model config" "unknown vertex z estimate 'beam_spot'" env HEP_CACHE="$T/cache-bad" "$BUILD/apps/train" \
+  --model hmambav2 --size S --config "$T/bad-config.json" --sim-events 2 --out "$T/bad-run"
+[[ ! -e "$T/cache-bad" && ! -e "$T/bad-run" ]] && ok "bad model config: nothing simulated or written" \
+  || bad "bad model config: data or run folder made"
 # two resumed epochs with nothing but --out: the run's own data, seed and schedule (its base rate 1e-3 halved after
 # epoch 2, not the reference's rate and step for hmambav2)
 expect_error "resume with other data" "run's own data" "$BUILD/apps/train" --out "$T/run" --resume --sim-events 3
