@@ -13,24 +13,28 @@
 
 namespace app {
 
-data::VertexZMethod vertex_z_method(const nlohmann::json& model_config) {
-  return data::vertex_z_method(model_config.value(models::kVertexZEstimate, std::string("cluster_eta")));
+std::optional<data::VertexZMethod> vertex_z_input(const nlohmann::json& model_config) {
+  const data::VertexZMethod method =
+      data::vertex_z_method(model_config.value(models::kVertexZEstimate, std::string("cluster_eta")));
+  if (!model_config.value(models::kVertexZInput, false)) return std::nullopt;
+  return method;
 }
 
-models::ModelInput model_input(const data::Sample& s, engine::Device device, data::VertexZMethod method) {
-  return {s.x.to(device), s.coords.to(device), s.knn_edges.to(device), data::vertex_z_estimates(s.x, method).to(device)};
+models::ModelInput model_input(const data::Sample& s, engine::Device device,
+                               std::optional<data::VertexZMethod> vertex_z) {
+  return {s.x.to(device), s.coords.to(device), s.knn_edges.to(device),
+          vertex_z ? data::vertex_z_estimates(s.x, *vertex_z).to(device) : engine::Tensor()};
 }
 
 nlohmann::json input_statistics(const data::Dataset& dataset, size_t max_samples, const nlohmann::json& model_config) {
   const size_t n_samples = std::min(max_samples, dataset.size(data::Split::Train));
   if (n_samples == 0) throw std::invalid_argument("input standardisation: the training split is empty");
-  const bool with_vertex_z = model_config.value(models::kVertexZInput, false);
-  const data::VertexZMethod method = vertex_z_method(model_config);
+  const std::optional<data::VertexZMethod> vertex_z = vertex_z_input(model_config);
   std::vector<double> sum, sum_sq;
   double count = 0;
   for (size_t i = 0; i < n_samples; ++i) {
-    const models::ModelInput in = model_input(dataset.load(data::Split::Train, i), engine::Device::cpu(), method);
-    const engine::Tensor x = models::encoder_input(in, with_vertex_z).to(engine::DType::F64).contiguous();  // [N, F]
+    const models::ModelInput in = model_input(dataset.load(data::Split::Train, i), engine::Device::cpu(), vertex_z);
+    const engine::Tensor x = models::encoder_input(in, vertex_z.has_value()).to(engine::DType::F64).contiguous();  // [N, F]
     const int64_t n = x.size(0), f = x.size(1);
     sum.resize(static_cast<size_t>(f), 0.0), sum_sq.resize(static_cast<size_t>(f), 0.0);
     const double* v = x.data<double>();
@@ -50,7 +54,7 @@ nlohmann::json input_statistics(const data::Dataset& dataset, size_t max_samples
 
 TrackingTask::TrackingTask(const std::string& cache_dir, models::TrackingModel& model, engine::Device device,
                            TrackingTaskOptions options)
-    : dataset_(cache_dir), model_(model), device_(device), vertex_z_method_(vertex_z_method(model.config())),
+    : dataset_(cache_dir), model_(model), device_(device), vertex_z_input_(vertex_z_input(model.config())),
       options_(std::move(options)) {
   if (options_.loss_pairs != "knn" && options_.loss_pairs != "radius")
     throw std::invalid_argument("loss pairs must be 'knn' or 'radius', not '" + options_.loss_pairs + "'");
@@ -62,7 +66,7 @@ constexpr double kEvaluationPtMin = 0.9;  // HEPT's anchor threshold, for the va
 
 StepOutput TrackingTask::run(data::Split split, size_t index, bool with_metrics) {
   const data::Sample s = dataset_.load(split, index);
-  const engine::Tensor emb = model_.forward(model_input(s, device_, vertex_z_method_));  // [N, d]
+  const engine::Tensor emb = model_.forward(model_input(s, device_, vertex_z_input_));  // [N, d]
   engine::Tensor pairs = options_.loss_pairs == "knn" ? s.knn_edges : s.point_pairs;  // [2, E]
   if (split == data::Split::Train && options_.random_pairs > 0)
     pairs = data::with_random_pairs(pairs, s.num_hits(), options_.random_pairs);

@@ -2,6 +2,7 @@
 // InfoNCE loss over candidate pairs and HEPT's accuracy / precision / recall at k (models/tracking_*.h).
 #pragma once
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "apps/lib/trainer.h"
@@ -40,7 +41,7 @@ class TrackingTask : public Task {
   data::Dataset dataset_;
   models::TrackingModel& model_;
   engine::Device device_;
-  data::VertexZMethod vertex_z_method_;  // the model's vertex z estimate
+  std::optional<data::VertexZMethod> vertex_z_input_;  // the model's vertex z input, if any
   TrackingTaskOptions options_;
 };
 
@@ -51,11 +52,12 @@ class TrackingTask : public Task {
 nlohmann::json input_statistics(const data::Dataset& dataset, size_t max_samples,
                                 const nlohmann::json& model_config = nlohmann::json::object());
 
-// The vertex z estimate a model config names (models::kVertexZEstimate; "cluster_eta" when absent). Throws
-// std::invalid_argument for an unknown name.
-data::VertexZMethod vertex_z_method(const nlohmann::json& model_config);
+// The vertex z estimate a model reads (models::kVertexZEstimate, "cluster_eta" when absent), or none when its config
+// has no "vertex_z_input". Throws std::invalid_argument for an unknown estimate name, read or not.
+std::optional<data::VertexZMethod> vertex_z_input(const nlohmann::json& model_config);
 
-// The model input of a sample, on `device`, with the vertex z estimates of `method`.
-models::ModelInput model_input(const data::Sample& sample, engine::Device device, data::VertexZMethod method);
+// The model input of a sample, on `device`; its vertex_z holds the estimates of `vertex_z` (undefined without one).
+models::ModelInput model_input(const data::Sample& sample, engine::Device device,
+                               std::optional<data::VertexZMethod> vertex_z);
 
 }  // namespace app
