@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
@@ -213,6 +214,34 @@ nlohmann::json sample_mean_metrics(const std::vector<data::Sample>& samples, con
       mean.add(models::tracking_metrics(embs[s], samples[s].particle_id, samples[s].pt, samples[s].reconstructable).as_map());
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [k, v] : mean.means()) out[k] = v;
+  return out;
+}
+
+// accuracy@0.9 pooled over the queries of all samples in bands of |eta| (keys "accuracy@0.9 |eta| 0-1", ..., "3+";
+// a band without queries is left out): the pixel barrel (|eta| < ~1) against the end-caps.
+nlohmann::json accuracy_by_abs_eta(const std::vector<data::Sample>& samples, const std::vector<engine::Tensor>& embs) {
+  constexpr double kEdges[] = {0, 1, 2, 3};
+  constexpr size_t kBands = std::size(kEdges);
+  double sum[kBands] = {};
+  int64_t queries[kBands] = {};
+  for (size_t s = 0; s < samples.size(); ++s) {
+    if (samples[s].num_hits() == 0) continue;
+    const data::Sample& smp = samples[s];
+    const std::vector<float> pos = smp.pos.contiguous().to_vector<float>();  // [N, 2] eta, phi
+    for (const models::QueryAccuracy& q : models::query_accuracies(embs[s], smp.particle_id, smp.pt, smp.reconstructable, 0.9)) {
+      const double abs_eta = std::fabs(pos[static_cast<size_t>(q.hit) * 2]);
+      size_t band = kBands - 1;
+      while (band > 0 && abs_eta < kEdges[band]) --band;
+      sum[band] += q.accuracy;
+      queries[band]++;
+    }
+  }
+  nlohmann::json out = nlohmann::json::object();
+  for (size_t b = 0; b < kBands; ++b) {
+    if (queries[b] == 0) continue;
+    const std::string band = b + 1 < kBands ? fmt::format("{}-{}", kEdges[b], kEdges[b + 1]) : fmt::format("{}+", kEdges[b]);
+    out["accuracy@0.9 |eta| " + band] = sum[b] / static_cast<double>(queries[b]);
+  }
   return out;
 }
 
@@ -416,6 +445,7 @@ int main(int argc, char** argv) {
       const auto m = timer.run("metrics", [&] {
         // HEPT's metrics per sample (sector), averaged over the samples as in training; the rest over the event
         nlohmann::json r = sample_mean_metrics(ev.samples, embs);
+        r.update(accuracy_by_abs_eta(ev.samples, embs));
         const data::Efficiencies e = data::track_efficiencies(hits.particle_id, hits.pt, hits.track_id, 0.9);
         r["double_majority_efficiency"] = e.double_majority;
         r["lhc_efficiency"] = e.lhc;

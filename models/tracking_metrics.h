@@ -7,6 +7,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <vector>
 
 #include "engine/tensor.h"
 
@@ -28,5 +29,15 @@ struct TrackingMetrics {
 // emb [N, d] (any device/float dtype); particle_id [N] int64; pt [N] float; reconstructable [N] int64.
 TrackingMetrics tracking_metrics(const engine::Tensor& emb, const engine::Tensor& particle_id, const engine::Tensor& pt,
                                  const engine::Tensor& reconstructable, MetricOptions options = {});
+
+// The accuracy_i of tracking_metrics for each query hit above `pt_min` GeV, in hit order: where in the detector a
+// model succeeds (apps/infer pools them in bands of |eta|).
+struct QueryAccuracy {
+  int64_t hit = 0;  // row of the sample
+  double accuracy = 0;
+};
+std::vector<QueryAccuracy> query_accuracies(const engine::Tensor& emb, const engine::Tensor& particle_id,
+                                            const engine::Tensor& pt, const engine::Tensor& reconstructable,
+                                            double pt_min, MetricOptions options = {});
 
 }  // namespace models

@@ -73,8 +73,8 @@ expect_error "resume with other data" "run's own data" "$BUILD/apps/train" --out
   && ok "resume keeps the run's loss pairs" || bad "resume keeps the run's loss pairs"
 EV="$T/events/event000001000"
 "$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --event "$EV" --out "$T/infer" --plot > "$T/infer.txt" 2>&1 \
-  && grep -q trackml_score "$T/infer/metrics.json" && [[ -s "$T/infer/submission.csv" && -s "$T/infer/event.svg" ]] \
-  && ok "infer outputs" || { bad "infer"; cat "$T/infer.txt"; }
+  && grep -q trackml_score "$T/infer/metrics.json" && grep -q 'accuracy@0.9 |eta| 0-1' "$T/infer/metrics.json" \
+  && [[ -s "$T/infer/submission.csv" && -s "$T/infer/event.svg" ]] && ok "infer outputs" || { bad "infer"; cat "$T/infer.txt"; }
 grep -q "note: no detectors.csv in or next to $T/events" "$T/infer.txt" \
   && ok "infer notes the built-in geometry" || bad "infer: no note for the built-in geometry"
 # infer embeds the event in the 10 sectors the model was trained on; every pixel hit once, as with the whole event

@@ -144,7 +144,8 @@ TEST_CASE("fused InfoNCE: shuffled and repeated pairs, isolated hits, float32 gr
   CHECK(amax(abs(leaf.grad())).item() == 0.0);
 }
 
-TEST_CASE("tracking metrics: perfect embeddings give 1, and a naive O(N^2) evaluation agrees on random ones") {
+TEST_CASE("tracking metrics: perfect embeddings give 1, and a naive O(N^2) evaluation agrees on random ones; so do "
+          "the per-query accuracies") {
   const Toy t = toy();
   const int64_t n = t.n();
   const Tensor pid = from_vector(t.pid, {n}), pt = from_vector(t.pt, {n}), rec = from_vector(t.rec, {n});
@@ -158,6 +159,7 @@ TEST_CASE("tracking metrics: perfect embeddings give 1, and a naive O(N^2) evalu
   const Tensor emb = testing::rand_f32({n, 4}, 9);
   const auto e = emb.to_vector<float>();
   const auto r = models::tracking_metrics(emb, pid, pt, rec);
+  std::vector<std::pair<int64_t, double>> naive_queries_09;  // (hit, accuracy_i) above 0.9 GeV
   for (int thr = 0; thr < 3; ++thr) {
     double acc = 0, prec = 0, recall = 0;
     int q = 0;
@@ -180,12 +182,21 @@ TEST_CASE("tracking metrics: perfect embeddings give 1, and a naive O(N^2) evalu
         if (j < first) hit_first += same;
       }
       acc += double(hit_first) / first, prec += hit / 19.0, recall += double(hit) / ki, ++q;
+      if (thr == 2) naive_queries_09.push_back({i, double(hit_first) / first});
     }
     CHECK(r.accuracy[thr] == doctest::Approx(acc / q));
     CHECK(r.precision[thr] == doctest::Approx(prec / q));
     CHECK(r.recall[thr] == doctest::Approx(recall / q));
   }
   CHECK(r.as_map().count("accuracy@0.9") == 1);
+  const auto queries = models::query_accuracies(emb, pid, pt, rec, 0.9);
+  REQUIRE(queries.size() == naive_queries_09.size());
+  for (size_t i = 0; i < queries.size(); ++i) {
+    CHECK(queries[i].hit == naive_queries_09[i].first);
+    CHECK(queries[i].accuracy == doctest::Approx(naive_queries_09[i].second));
+  }
+  CHECK(models::query_accuracies(emb, pid, pt, rec, 100.0).empty());
+  CHECK(models::query_accuracies(emb.slice(0, 0, 1), pid.slice(0, 0, 1), pt.slice(0, 0, 1), rec.slice(0, 0, 1), 0.9).empty());
 }
 
 TEST_CASE("DBSCAN matches a naive DBSCAN; tuning finds perfect clusters") {
