@@ -207,28 +207,39 @@ int trained_sectors(const engine::io::CheckpointInfo& info) {
 }
 
 // HEPT's accuracy / precision / recall of each non-empty sample's embedding, averaged over the samples.
-nlohmann::json sample_mean_metrics(const std::vector<data::Sample>& samples, const std::vector<engine::Tensor>& embs) {
-  app::MeanMetrics mean;
+// HEPT's metrics of each sample (sector) with hits, in order.
+std::vector<models::TrackingMetrics> sample_metrics(const std::vector<data::Sample>& samples,
+                                                    const std::vector<engine::Tensor>& embs) {
+  std::vector<models::TrackingMetrics> out;
   for (size_t s = 0; s < samples.size(); ++s)
     if (samples[s].num_hits() > 0)
-      mean.add(models::tracking_metrics(embs[s], samples[s].particle_id, samples[s].pt, samples[s].reconstructable).as_map());
+      out.push_back(models::tracking_metrics(embs[s], samples[s].particle_id, samples[s].pt, samples[s].reconstructable));
+  return out;
+}
+
+// The samples' metrics averaged over the samples, as in training.
+nlohmann::json sample_mean_metrics(const std::vector<models::TrackingMetrics>& per_sample) {
+  app::MeanMetrics mean;
+  for (const models::TrackingMetrics& m : per_sample) mean.add(m.as_map());
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [k, v] : mean.means()) out[k] = v;
   return out;
 }
 
 // accuracy@0.9 pooled over the queries of all samples in bands of |eta| (keys "accuracy@0.9 |eta| 0-1", ..., "3+";
-// a band without queries is left out): the pixel barrel (|eta| < ~1) against the end-caps.
-nlohmann::json accuracy_by_abs_eta(const std::vector<data::Sample>& samples, const std::vector<engine::Tensor>& embs) {
+// a band without queries is left out): the pixel barrel (|eta| < ~1) against the end-caps. per_sample: the metrics
+// of the samples with hits, in order (sample_metrics).
+nlohmann::json accuracy_by_abs_eta(const std::vector<data::Sample>& samples,
+                                   const std::vector<models::TrackingMetrics>& per_sample) {
   constexpr double kEdges[] = {0, 1, 2, 3};
   constexpr size_t kBands = std::size(kEdges);
   double sum[kBands] = {};
   int64_t queries[kBands] = {};
-  for (size_t s = 0; s < samples.size(); ++s) {
-    if (samples[s].num_hits() == 0) continue;
-    const data::Sample& smp = samples[s];
+  size_t next = 0;  // index into per_sample
+  for (const data::Sample& smp : samples) {
+    if (smp.num_hits() == 0) continue;
     const std::vector<float> pos = smp.pos.contiguous().to_vector<float>();  // [N, 2] eta, phi
-    for (const models::QueryAccuracy& q : models::query_accuracies(embs[s], smp.particle_id, smp.pt, smp.reconstructable, 0.9)) {
+    for (const models::QueryAccuracy& q : per_sample[next++].accuracy_09_by_query) {
       const double abs_eta = std::fabs(pos[static_cast<size_t>(q.hit) * 2]);
       size_t band = kBands - 1;
       while (band > 0 && abs_eta < kEdges[band]) --band;
@@ -444,8 +455,9 @@ int main(int argc, char** argv) {
     if (has_truth) {
       const auto m = timer.run("metrics", [&] {
         // HEPT's metrics per sample (sector), averaged over the samples as in training; the rest over the event
-        nlohmann::json r = sample_mean_metrics(ev.samples, embs);
-        r.update(accuracy_by_abs_eta(ev.samples, embs));
+        const std::vector<models::TrackingMetrics> per_sample = sample_metrics(ev.samples, embs);
+        nlohmann::json r = sample_mean_metrics(per_sample);
+        r.update(accuracy_by_abs_eta(ev.samples, per_sample));
         const data::Efficiencies e = data::track_efficiencies(hits.particle_id, hits.pt, hits.track_id, 0.9);
         r["double_majority_efficiency"] = e.double_majority;
         r["lhc_efficiency"] = e.lhc;

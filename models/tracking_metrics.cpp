@@ -71,12 +71,14 @@ TrackingMetrics tracking_metrics(const engine::Tensor& emb, const engine::Tensor
   double acc[3] = {}, prec[3] = {}, rec_sum[3] = {};
   for (const QueryMatches& q : query_matches(emb, pid, reconstructable.to_vector<int64_t>(), o.k)) {
     if (o.drop_unmatched_queries && q.matches == 0) continue;
+    const double accuracy_i = static_cast<double>(q.matches_first) / static_cast<double>(q.first);
     for (int t = 0; t < 3; ++t) {
       if (!(p[q.hit] > TrackingMetrics::kThresholds[t])) continue;
-      acc[t] += static_cast<double>(q.matches_first) / static_cast<double>(q.first);
+      acc[t] += accuracy_i;
       prec[t] += static_cast<double>(q.matches) / static_cast<double>(o.k);
       rec_sum[t] += static_cast<double>(q.matches) / static_cast<double>(q.ki);
       m.queries[t]++;
+      if (t == 2) m.accuracy_09_by_query.push_back({q.hit, accuracy_i});
     }
   }
   for (int t = 0; t < 3; ++t) {
@@ -87,19 +89,6 @@ TrackingMetrics tracking_metrics(const engine::Tensor& emb, const engine::Tensor
     m.recall[t] = q > 0 ? rec_sum[t] / q : nan;
   }
   return m;
-}
-
-std::vector<QueryAccuracy> query_accuracies(const engine::Tensor& emb, const engine::Tensor& particle_id,
-                                            const engine::Tensor& pt, const engine::Tensor& reconstructable,
-                                            double pt_min, MetricOptions o) {
-  const auto pid = particle_id.to_vector<int64_t>();
-  const auto p = pt.to(engine::DType::F64).to_vector<double>();
-  std::vector<QueryAccuracy> out;
-  for (const QueryMatches& q : query_matches(emb, pid, reconstructable.to_vector<int64_t>(), o.k)) {
-    if (!(p[q.hit] > pt_min) || (o.drop_unmatched_queries && q.matches == 0)) continue;
-    out.push_back({q.hit, static_cast<double>(q.matches_first) / static_cast<double>(q.first)});
-  }
-  return out;
 }
 
 }  // namespace models

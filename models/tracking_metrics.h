@@ -18,10 +18,17 @@ struct MetricOptions {
   int64_t k = 19;
 };
 
+// accuracy_i of one query hit: where in the detector a model succeeds (apps/infer pools them in bands of |eta|).
+struct QueryAccuracy {
+  int64_t hit = 0;  // row of the sample
+  double accuracy = 0;
+};
+
 struct TrackingMetrics {
   static constexpr double kThresholds[3] = {0.0, 0.5, 0.9};
   double accuracy[3] = {}, precision[3] = {}, recall[3] = {};  // NaN when a threshold has no query
   int64_t queries[3] = {};
+  std::vector<QueryAccuracy> accuracy_09_by_query;  // the queries above 0.9 GeV (the model-selection metric's), in hit order
   // {"accuracy@0.9": ..., "precision@0.9": ..., "recall@0.9": ..., "accuracy@0": ..., ...}
   std::map<std::string, double> as_map() const;
 };
@@ -29,15 +36,5 @@ struct TrackingMetrics {
 // emb [N, d] (any device/float dtype); particle_id [N] int64; pt [N] float; reconstructable [N] int64.
 TrackingMetrics tracking_metrics(const engine::Tensor& emb, const engine::Tensor& particle_id, const engine::Tensor& pt,
                                  const engine::Tensor& reconstructable, MetricOptions options = {});
-
-// The accuracy_i of tracking_metrics for each query hit above `pt_min` GeV, in hit order: where in the detector a
-// model succeeds (apps/infer pools them in bands of |eta|).
-struct QueryAccuracy {
-  int64_t hit = 0;  // row of the sample
-  double accuracy = 0;
-};
-std::vector<QueryAccuracy> query_accuracies(const engine::Tensor& emb, const engine::Tensor& particle_id,
-                                            const engine::Tensor& pt, const engine::Tensor& reconstructable,
-                                            double pt_min, MetricOptions options = {});
 
 }  // namespace models

@@ -189,14 +189,14 @@ TEST_CASE("tracking metrics: perfect embeddings give 1, and a naive O(N^2) evalu
     CHECK(r.recall[thr] == doctest::Approx(recall / q));
   }
   CHECK(r.as_map().count("accuracy@0.9") == 1);
-  const auto queries = models::query_accuracies(emb, pid, pt, rec, 0.9);
+  const auto& queries = r.accuracy_09_by_query;
   REQUIRE(queries.size() == naive_queries_09.size());
   for (size_t i = 0; i < queries.size(); ++i) {
     CHECK(queries[i].hit == naive_queries_09[i].first);
     CHECK(queries[i].accuracy == doctest::Approx(naive_queries_09[i].second));
   }
-  CHECK(models::query_accuracies(emb, pid, pt, rec, 100.0).empty());
-  CHECK(models::query_accuracies(emb.slice(0, 0, 1), pid.slice(0, 0, 1), pt.slice(0, 0, 1), rec.slice(0, 0, 1), 0.9).empty());
+  const auto one_hit = models::tracking_metrics(emb.slice(0, 0, 1), pid.slice(0, 0, 1), pt.slice(0, 0, 1), rec.slice(0, 0, 1));
+  CHECK(one_hit.accuracy_09_by_query.empty());
 }
 
 TEST_CASE("DBSCAN matches a naive DBSCAN; tuning finds perfect clusters") {
