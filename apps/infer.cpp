@@ -206,8 +206,7 @@ int trained_sectors(const engine::io::CheckpointInfo& info) {
   return run.is_object() ? std::max(1, run.value("sectors", 1)) : 1;
 }
 
-// HEPT's accuracy / precision / recall of each non-empty sample's embedding, averaged over the samples.
-// HEPT's metrics of each sample (sector) with hits, in order.
+// HEPT's accuracy / precision / recall of each sample (sector) with hits, in order.
 std::vector<models::TrackingMetrics> sample_metrics(const std::vector<data::Sample>& samples,
                                                     const std::vector<engine::Tensor>& embs) {
   std::vector<models::TrackingMetrics> out;
