@@ -7,7 +7,8 @@
 //   bench --merge A.json,B.json [--out DIR]: the results of earlier runs combined, a later measured row of a model
 //         and N replacing an earlier one (e.g. cells measured again with a larger --budget-s), with plots and tables.
 // Inputs are a synthetic sector of N hits (x [N, 15], coords [N, 6], truth for the loss) with the project's k = 60
-// (eta, phi) kNN graph as edge_index and loss pairs, built outside the timed region. Times are the best of R runs
+// (eta, phi) kNN graph as edge_index and loss pairs, the vertex z estimates and the triplet seeds (hmambav2 S reads
+// both), built outside the timed region (apps/infer's "embed" stage times them with the model). Times are the best of R runs
 // after one warm-up run; a warm-up longer than --budget-s is reported alone ("timed_runs" 0, marked "*" in the tables):
 // a cold run, which on these VMs includes the slow first touch of the run's freshly mapped memory, so it can read up
 // to ~2.4x a warm run. When one measurement of a model takes longer than --budget-s, its larger N are skipped and
@@ -32,6 +33,7 @@
 #include "data/csv.h"
 #include "data/features.h"
 #include "data/graphs.h"
+#include "data/seeding.h"
 #include "data/svg_plot.h"
 #include "engine/engine.h"
 #include "engine/profile.h"
@@ -122,7 +124,8 @@ Sector make_sector(int64_t N, uint64_t seed, Device device) {
   const Tensor edges = data::knn_graph(pos, 60);
   const Tensor features = engine::from_vector(x, {N, 15});  // [N, 15]
   s.in = {features.to(device), engine::from_vector(coords, {N, 6}).to(device), edges.to(device),
-          data::vertex_z_estimates(features, data::VertexZMethod::SensorDepth).to(device)};  // the S preset's
+          data::vertex_z_estimates(features, data::VertexZMethod::SensorDepth).to(device),  // the S preset's
+          data::triplet_seeds(features).to(device)};
   s.pairs = s.in.edge_index;
   s.particle_id = engine::from_vector(pid, {N}).to(device);
   s.pt = engine::from_vector(pt, {N}).to(device);

@@ -401,13 +401,13 @@ int main(int argc, char** argv) {
       fmt::print("  ({} phi sectors; each hit's track candidate from its nearest sector)\n", ev.samples.size());
     // ---- embeddings
     engine::NoGradGuard no_grad;
-    const std::optional<data::VertexZMethod> vertex_z = app::vertex_z_input(model->config());
+    const app::ExtraInputs extras = app::extra_inputs(model->config());
     const std::vector<engine::Tensor> embs = timer.run("embed", [&] {
       std::vector<engine::Tensor> out;  // [N_s, d] per sample
       for (const data::Sample& smp : ev.samples)
         out.push_back(smp.num_hits() == 0
                           ? engine::empty({0, model->out_dim()})
-                          : model->forward(app::model_input(smp, device, vertex_z))
+                          : model->forward(app::model_input(smp, device, extras))
                                 .to(engine::Device::cpu())
                                 .to(engine::DType::F32)
                                 .contiguous());

@@ -111,11 +111,11 @@ data::TunedClustering tune_dbscan(models::TrackingModel& model, const data::Data
   std::vector<engine::Tensor> embeddings;  // [N_i, d] float32 on the CPU
   std::vector<std::vector<int64_t>> particle_ids;
   const size_t n = std::min<size_t>(kDbscanTuningSamples, dataset.size(data::Split::Valid));
-  const std::optional<data::VertexZMethod> vertex_z = app::vertex_z_input(model.config());
+  const app::ExtraInputs extras = app::extra_inputs(model.config());
   fmt::print(stderr, "tuning the DBSCAN radius for infer on {} validation samples\n", n);
   for (size_t i = 0; i < n; ++i) {
     const data::Sample s = dataset.load(data::Split::Valid, i);
-    embeddings.push_back(model.forward(app::model_input(s, device, vertex_z))
+    embeddings.push_back(model.forward(app::model_input(s, device, extras))
                              .to(engine::Device::cpu())
                              .to(engine::DType::F32)
                              .contiguous());
@@ -149,7 +149,7 @@ int run_tracking(Cli& c, const Json& overrides, engine::Device device) {
   models::reference_training(c.model_name);  // an unknown model name fails here, before any data is built
   Json config = overrides;
   const Json full_config = models::build_tracking_model(c.model_name, config)->config();  // as does a bad config
-  app::vertex_z_input(full_config);  // and an unknown vertex z estimate
+  app::extra_inputs(full_config);  // and an unknown vertex z estimate
   c.data.radius_pairs = c.tracking.loss_pairs == "radius";
   const std::string cache = app::resolve_tracking_dataset(c.data);
   finish_options(c, c.model_name);

@@ -68,12 +68,26 @@ ResidualMLPHead::ResidualMLPHead(int64_t channels, int num_layers, nn::Activatio
 
 Tensor ResidualMLPHead::forward(const Tensor& e) { return e + dropout_->forward(mlp_->forward(e)); }
 
-Tensor encoder_input(const ModelInput& in, bool with_vertex_z) {
-  if (!with_vertex_z) return in.x;
-  if (!in.vertex_z.defined() || in.vertex_z.dim() != 2 || in.vertex_z.size(0) != in.x.size(0) || in.vertex_z.size(1) != 1)
-    throw std::invalid_argument(fmt::format("config key '{}': the model input needs vertex_z [{}, 1] beside x",
-                                            kVertexZInput, in.x.size(0)));
-  return concat({in.x, in.vertex_z.to(in.x.dtype())}, 1);
+namespace {
+void check_extra_input(const Tensor& t, int64_t rows, int64_t columns, const char* key, const char* what) {
+  if (!t.defined() || t.dim() != 2 || t.size(0) != rows || t.size(1) != columns)
+    throw std::invalid_argument(
+        fmt::format("config key '{}': the model input needs {} [{}, {}] beside x", key, what, rows, columns));
+}
+}  // namespace
+
+Tensor encoder_input(const ModelInput& in, bool with_vertex_z, bool with_seeds) {
+  if (!with_vertex_z && !with_seeds) return in.x;
+  std::vector<Tensor> parts{in.x};  // [N, F], [N, 1], [N, kSeedInputs]
+  if (with_vertex_z) {
+    check_extra_input(in.vertex_z, in.x.size(0), 1, kVertexZInput, "vertex_z");
+    parts.push_back(in.vertex_z.to(in.x.dtype()));
+  }
+  if (with_seeds) {
+    check_extra_input(in.seeds, in.x.size(0), kSeedInputs, kSeedInput, "seeds");
+    parts.push_back(in.seeds.to(in.x.dtype()));
+  }
+  return concat(parts, 1);
 }
 
 Tensor pad_rows(const Tensor& x, int64_t multiple, double value) {

@@ -27,9 +27,14 @@ inline constexpr const char* kVertexZInput = "vertex_z_input";
 // keep it) or "sensor_depth" (data::VertexZMethod; apps/ compute the estimate, models only store its name).
 inline constexpr const char* kVertexZEstimate = "vertex_z_estimate";
 
-// What a model's feature encoder reads: x [N, F], or [N, F + 1] with in.vertex_z appended when with_vertex_z
-// (throws when in.vertex_z is missing or not [N, 1]).
-Tensor encoder_input(const ModelInput& in, bool with_vertex_z);
+// The config key of the models that can read ModelInput::seeds, each hit's triplet seed, as kSeedInputs more input
+// features (hmambav2, hmambav1): false (the reference) or true.
+inline constexpr const char* kSeedInput = "seed_input";
+inline constexpr int64_t kSeedInputs = 5;  // data::kSeedFeatures (apps/ check that they agree)
+
+// What a model's feature encoder reads: x [N, F], then in.vertex_z [N, 1] when with_vertex_z, then in.seeds
+// [N, kSeedInputs] when with_seeds (throws when one that is asked for is missing or of another shape).
+Tensor encoder_input(const ModelInput& in, bool with_vertex_z, bool with_seeds = false);
 
 // [optional fixed standardisation] -> Linear(in, h) -> ReLU -> Linear(h, h): [N, in] -> [N, h]. `model_config` is the
 // model's config, read for kInputStandardization.

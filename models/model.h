@@ -22,6 +22,8 @@ struct ModelInput {
   Tensor edge_index;  // [2, E] int64 kNN (eta, phi) graph, k = 60, undirected, self-loops; only gdlocal1 reads it
   Tensor vertex_z;    // [N, 1] float: each hit's estimate of its collision vertex z (data::vertex_z_estimates); read
                       // only by models configured with "vertex_z_input" (kVertexZInput)
+  Tensor seeds{};     // [N, kSeedInputs] float: each hit's triplet seed (data::triplet_seeds: phi0 / pi, curvature,
+                      // eta, z0, found); read only by models configured with "seed_input" (kSeedInput)
 };
 
 class TrackingModel : public engine::nn::Module {

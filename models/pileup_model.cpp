@@ -31,7 +31,7 @@ Tensor PileupModel::forward(const ModelInput& in) {
   const int64_t f = in.x.size(1);
   const Tensor cls = in.x.narrow(1, f - 1, 1).squeeze(1).to(DType::I64);           // [N]
   const Tensor x = concat({in.x.narrow(1, 0, f - 1), class_embedding_->forward(cls)}, 1);  // [N, f - 1 + 10]
-  return out_proj_->forward(backbone_->forward({x, in.coords, in.edge_index, in.vertex_z})).squeeze(1);  // [N]
+  return out_proj_->forward(backbone_->forward({x, in.coords, in.edge_index, in.vertex_z, in.seeds})).squeeze(1);  // [N]
 }
 
 }  // namespace models

@@ -37,7 +37,9 @@ const ModelEntry& find_entry(const std::string& name) {
 // accuracy@0.9 after 360 steps, mean of 3 seeds, docs/tracking.md "Twelfth session") and each hit's vertex z
 // estimate as a 16th input ("vertex_z_input": +0.039 after 360 steps, 3 seeds, "Thirteenth session"; from the
 // cluster's length and charge over the barrel sensors' real depth, "vertex_z_estimate": "sensor_depth": +0.021 test
-// accuracy@0.9 after 360 steps, 3 seeds, "Fourteenth session"), and hept 0.33 / 0.61 / 1.06 M trainable parameters
+// accuracy@0.9 after 360 steps, 3 seeds, "Fourteenth session") and each hit's triplet seed as 5 more inputs
+// ("seed_input", data/seeding.h: valid accuracy@0.9 0.93 after 90 steps where the inputs above give 0.46,
+// "Sixteenth session"), and hept 0.33 / 0.61 / 1.06 M trainable parameters
 // (paper: 0.32 / 0.61 / 0.99 M and 0.33 / 0.61 / 1.01 M), also standardised.
 // Mamba-a's 0.17 M S size cannot be reached by fullhybrid2, whose hard-coded
 // 5-layer head alone holds 0.2 M parameters, so it has no tracking presets.
@@ -47,7 +49,7 @@ const Config& presets() {
   static const Config table = Config::parse(R"({
     "hmambav2": {"S": {"h_dim": 48, "n_layers": 4, "mlp_layers": 4, "scan_order": "lsh_regions",
                        "num_regions": 3000, "vertex_z_input": true, "vertex_z_estimate": "sensor_depth",
-                       "input_standardization": "from_training_data"},
+                       "seed_input": true, "input_standardization": "from_training_data"},
                  "pileup-S": {"h_dim": 48, "n_layers": 8, "mlp_layers": 4, "num_regions": 140},
                  "M": {"h_dim": 64, "n_layers": 6, "mlp_layers": 5, "scan_order": "lsh_regions",
                        "input_standardization": "from_training_data"},

@@ -26,7 +26,8 @@ inline models::ModelInput random_sector(int64_t n, uint64_t seed) {
   Tensor eta = uniform({n, 1}, -4, 4, {}, &g), phi = uniform({n, 1}, -3.14159, 3.14159, {}, &g);
   Tensor rest = uniform({n, 4}, -1, 1, {}, &g);
   Tensor vertex_z = uniform({n, 1}, -0.3, 0.3, {}, &g);  // metres
-  return {x, concat({eta, phi, rest}, 1), Tensor(), vertex_z};
+  Tensor seeds = uniform({n, 5}, -1, 1, {}, &g);         // [N, 5] as data::triplet_seeds' columns
+  return {x, concat({eta, phi, rest}, 1), Tensor(), vertex_z, seeds};
 }
 
 // Parameters the reference holds but never uses get no gradient: W, norm, rmsnorm (Mamba-a), w_rpe.bias (hept.md

@@ -56,7 +56,8 @@ inline Tensor knn_edges(const Tensor& coords, int64_t k) {
 }
 
 // N random hits: x [N, 15], coords [N, 6] (eta in [-4, 4], phi in [-pi, pi], r in [0.03, 1], z in [-3, 3]),
-// edge_index [2, E]: the kNN graph above for knn_k > 0, else empty, and vertex_z [N, 1] in [-0.3, 0.3].
+// edge_index [2, E]: the kNN graph above for knn_k > 0, else empty, vertex_z [N, 1] in [-0.3, 0.3] and seeds [N, 5]
+// in [-1, 1].
 inline models::ModelInput random_sector(int64_t N, uint64_t seed, int64_t knn_k = 0) {
   using namespace engine;
   models::ModelInput in;
@@ -66,6 +67,7 @@ inline models::ModelInput random_sector(int64_t N, uint64_t seed, int64_t knn_k 
   in.coords = concat({eta, phi, r, phi / M_PI, z, eta}, 1).to(DType::F32);
   in.edge_index = knn_k > 0 ? knn_edges(in.coords, knn_k) : zeros({2, 0}, TensorOptions(DType::I64));
   in.vertex_z = rand_f32({N, 1}, seed + 5, -0.3, 0.3);
+  in.seeds = rand_f32({N, 5}, seed + 6, -1, 1);
   return in;
 }
 

@@ -7,34 +7,42 @@
 
 #include "data/features.h"
 #include "data/graphs.h"
+#include "data/seeding.h"
 #include "models/common.h"
 #include "models/tracking_loss.h"
 #include "models/tracking_metrics.h"
 
 namespace app {
 
-std::optional<data::VertexZMethod> vertex_z_input(const nlohmann::json& model_config) {
+static_assert(models::kSeedInputs == data::kSeedFeatures, "the models' seed input is data::triplet_seeds' output");
+
+ExtraInputs extra_inputs(const nlohmann::json& model_config) {
   const data::VertexZMethod method =
       data::vertex_z_method(model_config.value(models::kVertexZEstimate, std::string("cluster_eta")));
-  if (!model_config.value(models::kVertexZInput, false)) return std::nullopt;
-  return method;
+  ExtraInputs extras;
+  if (model_config.value(models::kVertexZInput, false)) extras.vertex_z = method;
+  extras.seeds = model_config.value(models::kSeedInput, false);
+  return extras;
 }
 
-models::ModelInput model_input(const data::Sample& s, engine::Device device,
-                               std::optional<data::VertexZMethod> vertex_z) {
-  return {s.x.to(device), s.coords.to(device), s.knn_edges.to(device),
-          vertex_z ? data::vertex_z_estimates(s.x, *vertex_z).to(device) : engine::Tensor()};
+models::ModelInput model_input(const data::Sample& s, engine::Device device, const ExtraInputs& extras,
+                               const engine::Tensor& seeds) {
+  models::ModelInput in{s.x.to(device), s.coords.to(device), s.knn_edges.to(device), engine::Tensor(), engine::Tensor()};
+  if (extras.vertex_z) in.vertex_z = data::vertex_z_estimates(s.x, *extras.vertex_z).to(device);
+  if (extras.seeds) in.seeds = (seeds.defined() ? seeds : data::triplet_seeds(s.x)).to(device);
+  return in;
 }
 
 nlohmann::json input_statistics(const data::Dataset& dataset, size_t max_samples, const nlohmann::json& model_config) {
   const size_t n_samples = std::min(max_samples, dataset.size(data::Split::Train));
   if (n_samples == 0) throw std::invalid_argument("input standardisation: the training split is empty");
-  const std::optional<data::VertexZMethod> vertex_z = vertex_z_input(model_config);
+  const ExtraInputs extras = extra_inputs(model_config);
   std::vector<double> sum, sum_sq;
   double count = 0;
   for (size_t i = 0; i < n_samples; ++i) {
-    const models::ModelInput in = model_input(dataset.load(data::Split::Train, i), engine::Device::cpu(), vertex_z);
-    const engine::Tensor x = models::encoder_input(in, vertex_z.has_value()).to(engine::DType::F64).contiguous();  // [N, F]
+    const models::ModelInput in = model_input(dataset.load(data::Split::Train, i), engine::Device::cpu(), extras);
+    const engine::Tensor x =
+        models::encoder_input(in, extras.vertex_z.has_value(), extras.seeds).to(engine::DType::F64).contiguous();  // [N, F]
     const int64_t n = x.size(0), f = x.size(1);
     sum.resize(static_cast<size_t>(f), 0.0), sum_sq.resize(static_cast<size_t>(f), 0.0);
     const double* v = x.data<double>();
@@ -54,7 +62,7 @@ nlohmann::json input_statistics(const data::Dataset& dataset, size_t max_samples
 
 TrackingTask::TrackingTask(const std::string& cache_dir, models::TrackingModel& model, engine::Device device,
                            TrackingTaskOptions options)
-    : dataset_(cache_dir), model_(model), device_(device), vertex_z_input_(vertex_z_input(model.config())),
+    : dataset_(cache_dir), model_(model), device_(device), extra_inputs_(extra_inputs(model.config())),
       options_(std::move(options)) {
   if (options_.loss_pairs != "knn" && options_.loss_pairs != "radius")
     throw std::invalid_argument("loss pairs must be 'knn' or 'radius', not '" + options_.loss_pairs + "'");
@@ -66,7 +74,13 @@ constexpr double kEvaluationPtMin = 0.9;  // HEPT's anchor threshold, for the va
 
 StepOutput TrackingTask::run(data::Split split, size_t index, bool with_metrics) {
   const data::Sample s = dataset_.load(split, index);
-  const engine::Tensor emb = model_.forward(model_input(s, device_, vertex_z_input_));  // [N, d]
+  engine::Tensor seeds;  // [N, 5], only for a model with the seed input
+  if (extra_inputs_.seeds) {
+    engine::Tensor& cached = seeds_[{split, index}];
+    if (!cached.defined()) cached = data::triplet_seeds(s.x);
+    seeds = cached;
+  }
+  const engine::Tensor emb = model_.forward(model_input(s, device_, extra_inputs_, seeds));  // [N, d]
   engine::Tensor pairs = options_.loss_pairs == "knn" ? s.knn_edges : s.point_pairs;  // [2, E]
   if (split == data::Split::Train && options_.random_pairs > 0)
     pairs = data::with_random_pairs(pairs, s.num_hits(), options_.random_pairs);

@@ -1,9 +1,11 @@
 // The tracking task for the shared trainer: samples from a processed cache, a catalog model's embeddings, the
 // InfoNCE loss over candidate pairs and HEPT's accuracy / precision / recall at k (models/tracking_*.h).
 #pragma once
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "apps/lib/trainer.h"
 #include "data/cache.h"
@@ -27,6 +29,13 @@ struct TrackingTaskOptions {
   double loss_pt_min = 0.9;
 };
 
+// The inputs a model reads beside the features, the coordinates and the kNN graph (models/common.h), as its config
+// asks for them.
+struct ExtraInputs {
+  std::optional<data::VertexZMethod> vertex_z;  // "vertex_z_input": the estimate its "vertex_z_estimate" names
+  bool seeds = false;                            // "seed_input": data::triplet_seeds
+};
+
 class TrackingTask : public Task {
  public:
   TrackingTask(const std::string& cache_dir, models::TrackingModel& model, engine::Device device,
@@ -41,23 +50,24 @@ class TrackingTask : public Task {
   data::Dataset dataset_;
   models::TrackingModel& model_;
   engine::Device device_;
-  std::optional<data::VertexZMethod> vertex_z_input_;  // the model's vertex z input, if any
+  ExtraInputs extra_inputs_;  // what the model reads beside the features
   TrackingTaskOptions options_;
+  std::map<std::pair<data::Split, size_t>, engine::Tensor> seeds_;  // [N, 5] per sample, computed on first use
 };
 
 // Per-feature mean and standard deviation of the encoder's input (models::encoder_input: the features x, and the
-// vertex z estimate when the model config has "vertex_z_input") over all hits of the first `max_samples` training
+// vertex z estimate and the triplet seeds when the model config asks for them) over all hits of the first `max_samples` training
 // samples (all of them when fewer), as the models' "input_standardization" config value {"mean": [..], "std": [..]};
 // a feature that is constant there gets std 1. Throws when the training split is empty.
 nlohmann::json input_statistics(const data::Dataset& dataset, size_t max_samples,
                                 const nlohmann::json& model_config = nlohmann::json::object());
 
-// The vertex z estimate a model reads (models::kVertexZEstimate, "cluster_eta" when absent), or none when its config
-// has no "vertex_z_input". Throws std::invalid_argument for an unknown estimate name, read or not.
-std::optional<data::VertexZMethod> vertex_z_input(const nlohmann::json& model_config);
+// Throws std::invalid_argument for an unknown vertex z estimate name, read or not ("cluster_eta" when absent).
+ExtraInputs extra_inputs(const nlohmann::json& model_config);
 
-// The model input of a sample, on `device`; its vertex_z holds the estimates of `vertex_z` (undefined without one).
-models::ModelInput model_input(const data::Sample& sample, engine::Device device,
-                               std::optional<data::VertexZMethod> vertex_z);
+// The model input of a sample, on `device`, with the extra inputs of `extras` (undefined otherwise); `seeds`, when
+// given, are the sample's data::triplet_seeds already computed (a training run reuses them every epoch).
+models::ModelInput model_input(const data::Sample& sample, engine::Device device, const ExtraInputs& extras,
+                               const engine::Tensor& seeds = engine::Tensor());
 
 }  // namespace app

@@ -22,7 +22,7 @@ double direct_loss(models::TrackingModel& model, const data::Dataset& dataset, d
                    double pt_min) {
   NoGradGuard no_grad;
   const data::Sample s = dataset.load(split, index);
-  const Tensor emb = model.forward(app::model_input(s, Device::cpu(), app::vertex_z_input(model.config())));  // [N, d]
+  const Tensor emb = model.forward(app::model_input(s, Device::cpu(), app::extra_inputs(model.config())));  // [N, d]
   return models::infonce_loss(emb, s.point_pairs, s.particle_id, s.pt, s.reconstructable, 0.05, pt_min,
                               models::InfoNCEAverage::PerParticle)
       .item();

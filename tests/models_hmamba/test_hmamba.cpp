@@ -46,7 +46,8 @@ TEST_CASE("hmambav2 scan_order lsh_regions: trains; the output follows the hits,
     const Tensor p = from_vector(perm, {230});
     const Tensor out = m->forward(in);                                                          // [230, 24]
     const Tensor out_p = m->forward(
-        {index_select(in.x, 0, p), index_select(in.coords, 0, p), Tensor(), index_select(in.vertex_z, 0, p)});
+        {index_select(in.x, 0, p), index_select(in.coords, 0, p), Tensor(), index_select(in.vertex_z, 0, p),
+         index_select(in.seeds, 0, p)});
     return amax(abs(index_select(out, 0, p) - out_p)).item() / amax(abs(out)).item();
   };
   CHECK(permuted_output_gap("lsh_regions") < 1e-4);

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "engine/engine.h"
+#include "models/common.h"
 #include "models/registry.h"
 
 using namespace engine;
@@ -42,7 +43,7 @@ TEST_CASE("registry: errors and overrides") {
   CHECK(models::reference_training("hept")["lr"] == 1e-3);
   // paper sizes (paper-results.md: HEPT-S 0.33 M, Mamba-b-S 0.32 M)
   CHECK(models::build_tracking_model("hept", {{"size", "S"}})->num_parameters() == 326436);
-  CHECK(models::build_tracking_model("hmambav2", {{"size", "S"}})->num_parameters() == 327512);  // with vertex z
+  CHECK(models::build_tracking_model("hmambav2", {{"size", "S"}})->num_parameters() == 327752);  // vertex z, seeds
   CHECK_THROWS_WITH(models::build_tracking_model("hept", {{"size", "XL"}}), doctest::Contains("unknown size"));
 }
 
@@ -60,7 +61,8 @@ TEST_CASE("registry: fixed input standardisation of the feature encoder") {
     CAPTURE(name);
     manual_seed(3);
     models::Config size = {{"size", name == "dgcnn" ? "ref" : "S"}};
-    if (name == "hmambav2") size["vertex_z_input"] = false;  // 15 features here; the vertex z input has its own test
+    if (name == "hmambav2") size["vertex_z_input"] = false, size["seed_input"] = false;  // 15 features here; the
+                                                                                           // extra inputs have tests
     auto plain = models::build_tracking_model(name, size);
     manual_seed(3);
     size["input_standardization"] = {{"mean", mean}, {"std", stddev}};
@@ -80,8 +82,10 @@ TEST_CASE("registry: fixed input standardisation of the feature encoder") {
   auto plain = models::build_tracking_model("hmambav2", {{"size", "S"}});
   pending->eval(), plain->eval();
   NoGradGuard no_grad;
-  const Tensor vertex_z = uniform({n, 1}, -0.3, 0.3, {}, &g);
-  CHECK(amax(abs(pending->forward({x, coords, Tensor(), vertex_z}) - plain->forward({x, coords, Tensor(), vertex_z})))
+  const Tensor vertex_z = uniform({n, 1}, -0.3, 0.3, {}, &g);        // [N, 1]
+  const Tensor seeds = uniform({n, models::kSeedInputs}, -1, 1, {}, &g);  // [N, 5]
+  CHECK(amax(abs(pending->forward({x, coords, Tensor(), vertex_z, seeds}) -
+                 plain->forward({x, coords, Tensor(), vertex_z, seeds})))
             .item() == 0.0);
   // bad values are errors that name the key
   stddev[4] = 0.0;
@@ -102,9 +106,9 @@ TEST_CASE("registry: the vertex z estimate as one more input feature (hmambav2 S
                                 uniform({n, 4}, -1, 1, {}, &g)}, 1);
   const Tensor vertex_z = uniform({n, 1}, -0.3, 0.3, {}, &g);  // [N, 1] metres
   manual_seed(4);
-  auto with = models::build_tracking_model("hmambav2", {{"size", "S"}});
+  auto with = models::build_tracking_model("hmambav2", {{"size", "S"}, {"seed_input", false}});
   manual_seed(4);
-  auto without = models::build_tracking_model("hmambav2", {{"size", "S"}, {"vertex_z_input", false}});
+  auto without = models::build_tracking_model("hmambav2", {{"size", "S"}, {"seed_input", false}, {"vertex_z_input", false}});
   CHECK(with->config()["vertex_z_input"] == true);
   CHECK(with->config()["vertex_z_estimate"] == "sensor_depth");
   CHECK(with->num_parameters() == without->num_parameters() + 48);  // one more input column of the encoder (h 48)
@@ -131,8 +135,42 @@ TEST_CASE("registry: the vertex z estimate as one more input feature (hmambav2 S
   CHECK(models::build_tracking_model("hmambav2", older)->config()["vertex_z_estimate"] == "sensor_depth");
   // the standardisation then has one more column than x
   std::vector<double> mean(16, 0.0), stddev(16, 1.0);
-  CHECK_NOTHROW(models::build_tracking_model("hmambav2", {{"size", "S"}, {"input_standardization", {{"mean", mean}, {"std", stddev}}}}));
+  const models::Config no_seeds = {{"size", "S"}, {"seed_input", false}};
+  models::Config standardized = no_seeds;
+  standardized["input_standardization"] = {{"mean", mean}, {"std", stddev}};
+  CHECK_NOTHROW(models::build_tracking_model("hmambav2", standardized));
   mean.pop_back(), stddev.pop_back();
-  CHECK_THROWS_WITH(models::build_tracking_model("hmambav2", {{"size", "S"}, {"input_standardization", {{"mean", mean}, {"std", stddev}}}}),
-                    doctest::Contains("16 numbers"));
+  standardized["input_standardization"] = {{"mean", mean}, {"std", stddev}};
+  CHECK_THROWS_WITH(models::build_tracking_model("hmambav2", standardized), doctest::Contains("16 numbers"));
+}
+
+TEST_CASE("registry: the triplet seeds as five more input features (hmambav2 S)") {
+  Generator g(12);
+  const int64_t n = 230;
+  const Tensor x = randn({n, 15}, {}, &g);
+  const Tensor coords = concat({uniform({n, 1}, -4, 4, {}, &g), uniform({n, 1}, -3.14, 3.14, {}, &g),
+                                uniform({n, 4}, -1, 1, {}, &g)}, 1);
+  const Tensor vertex_z = uniform({n, 1}, -0.3, 0.3, {}, &g);          // [N, 1] metres
+  const Tensor seeds = uniform({n, models::kSeedInputs}, -1, 1, {}, &g);  // [N, 5]
+  manual_seed(5);
+  auto with = models::build_tracking_model("hmambav2", {{"size", "S"}});
+  manual_seed(5);
+  auto without = models::build_tracking_model("hmambav2", {{"size", "S"}, {"seed_input", false}});
+  CHECK(with->config()["seed_input"] == true);
+  CHECK(with->num_parameters() == without->num_parameters() + 5 * 48);  // five more encoder inputs (h 48)
+  with->eval();
+  NoGradGuard no_grad;
+  const Tensor out = with->forward({x, coords, Tensor(), vertex_z, seeds});
+  CHECK(out.shape() == Shape{n, with->out_dim()});
+  // the columns are read, after the vertex z
+  CHECK(amax(abs(with->forward({x, coords, Tensor(), vertex_z, seeds * 0.5}) - out)).item() > 1e-4);
+  CHECK(amax(abs(with->forward({x, coords, Tensor(), vertex_z * 0.5, seeds}) - out)).item() > 1e-4);
+  // a model that needs them says so when they are missing or of the wrong shape
+  CHECK_THROWS_WITH(with->forward({x, coords, Tensor(), vertex_z, Tensor()}), doctest::Contains("seeds"));
+  CHECK_THROWS_WITH(with->forward({x, coords, Tensor(), vertex_z, seeds.slice(1, 0, 4)}), doctest::Contains("seeds"));
+  // a config stored before the key existed rebuilds the model it was: without the seeds
+  models::Config older = with->config();
+  older.erase("seed_input");
+  CHECK(models::build_tracking_model("hmambav2", models::stored_config("hmambav2", older))->num_parameters() ==
+        without->num_parameters());
 }
