@@ -5,7 +5,8 @@
 // vertex z0) and a circle through the origin in x-y (its curvature and the track's phi at the origin, phi0). Two
 // doublets of the same track share these four parameters up to the hits' resolution and multiple scattering; the seed
 // of hit i is the pair of its doublets (partners on two different layers) closest in (phi0, curvature, cot theta, z0),
-// which fixes hit i's track in most cases even at mu 200 (docs/tracking.md, "Sixteenth session").
+// which fixes hit i's track in most cases even at mu 200 (docs/tracking.md, "Sixteenth session"). Assumes TrackML's
+// setting: the beam line at x = y = 0, a 2 T solenoid (the curvature limit), pixel layers numbered as in features.h.
 #pragma once
 #include "engine/tensor.h"
 

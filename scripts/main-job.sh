@@ -26,10 +26,10 @@ mkdir -p "$WORK"
 # Training data: SIM_EVENTS simulated events (mu 200, pixel volumes), 10 phi sectors each (tracking-6k style).
 # HEPT's radius-pair InfoNCE (the default) with the training loss's anchors above 0.5 GeV instead of 0.9 (tenth
 # session: +0.03-0.04 valid accuracy@0.9 over the first 4 epochs, 3 seeds against 2), the S preset's input
-# standardisation, 3000 LSH regions (twelfth session) and each hit's vertex z estimate as an input (thirteenth; read
-# over the barrel sensors' real depth, fourteenth), no dropout, lr 6e-3 halved
-# every 4 epochs (fifth session):
-# docs/tracking.md.
+# standardisation, 3000 LSH regions (twelfth session), each hit's vertex z estimate as an input (thirteenth; read
+# over the barrel sensors' real depth, fourteenth) and each hit's triplet seed as 5 more inputs (sixteenth: phi0,
+# curvature, eta and z0 of the helix it and two hits on other layers agree on best, data/seeding.h), no dropout,
+# lr 6e-3 halved every 4 epochs (fifth session): docs/tracking.md.
 echo '{"drop_out": 0.0}' > "$WORK/no-dropout.json"
 HEP_CACHE="$WORK/cache" build-main/apps/train --model hmambav2 --size S --config "$WORK/no-dropout.json" \
   --device $DEVICE --sim-events "$SIM_EVENTS" --sectors 10 --epochs 1000 --lr 6e-3 --step-size 4 --loss-pt-min 0.5 \
