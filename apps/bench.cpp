@@ -8,7 +8,7 @@
 //         and N replacing an earlier one (e.g. cells measured again with a larger --budget-s), with plots and tables.
 // Inputs are a synthetic sector of N hits (x [N, 15], coords [N, 6], truth for the loss) with the project's k = 60
 // (eta, phi) kNN graph as edge_index and loss pairs, the vertex z estimates and the triplet seeds (hmambav2 S reads
-// both), built outside the timed region (apps/infer's "embed" stage times them with the model). Times are the best of R runs
+// both), built outside the timed region (apps/infer times the seeds as a stage of their own). Times are the best of R runs
 // after one warm-up run; a warm-up longer than --budget-s is reported alone ("timed_runs" 0, marked "*" in the tables):
 // a cold run, which on these VMs includes the slow first touch of the run's freshly mapped memory, so it can read up
 // to ~2.4x a warm run. When one measurement of a model takes longer than --budget-s, its larger N are skipped and

@@ -40,6 +40,7 @@
 #include "data/features.h"
 #include "data/pileup_sim.h"
 #include "data/score.h"
+#include "data/seeding.h"
 #include "data/svg_plot.h"
 #include "data/track_building.h"
 #include "data/trackml_io.h"
@@ -402,12 +403,17 @@ int main(int argc, char** argv) {
     // ---- embeddings
     engine::NoGradGuard no_grad;
     const app::ExtraInputs extras = app::extra_inputs(model->config());
+    std::vector<engine::Tensor> seeds(ev.samples.size());  // [N_s, 5] per sample, for a model that reads them
+    if (extras.seeds)
+      timer.run("triplet seeds", [&] {
+        for (size_t i = 0; i < ev.samples.size(); ++i) seeds[i] = data::triplet_seeds(ev.samples[i].x);
+      });
     const std::vector<engine::Tensor> embs = timer.run("embed", [&] {
       std::vector<engine::Tensor> out;  // [N_s, d] per sample
-      for (const data::Sample& smp : ev.samples)
-        out.push_back(smp.num_hits() == 0
+      for (size_t i = 0; i < ev.samples.size(); ++i)
+        out.push_back(ev.samples[i].num_hits() == 0
                           ? engine::empty({0, model->out_dim()})
-                          : model->forward(app::model_input(smp, device, extras))
+                          : model->forward(app::model_input(ev.samples[i], device, extras, seeds[i]))
                                 .to(engine::Device::cpu())
                                 .to(engine::DType::F32)
                                 .contiguous());

@@ -74,6 +74,7 @@ expect_error "resume with other data" "run's own data" "$BUILD/apps/train" --out
 EV="$T/events/event000001000"
 "$BUILD/apps/infer" --checkpoint "$T/run/best.safetensors" --event "$EV" --out "$T/infer" --plot > "$T/infer.txt" 2>&1 \
   && grep -q trackml_score "$T/infer/metrics.json" && grep -q 'accuracy@0.9 |eta| 0-1' "$T/infer/metrics.json" \
+  && grep -q '"triplet seeds": [0-9]' "$T/infer/metrics.json" \
   && [[ -s "$T/infer/submission.csv" && -s "$T/infer/event.svg" ]] && ok "infer outputs" || { bad "infer"; cat "$T/infer.txt"; }
 grep -q "note: no detectors.csv in or next to $T/events" "$T/infer.txt" \
   && ok "infer notes the built-in geometry" || bad "infer: no note for the built-in geometry"

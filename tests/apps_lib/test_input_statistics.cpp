@@ -10,6 +10,7 @@
 #include "apps/lib/tracking_task.h"
 #include "data/cache.h"
 #include "data/features.h"
+#include "data/seeding.h"
 #include "engine/engine.h"
 #include "models/registry.h"
 #include "small_cache.h"
@@ -40,7 +41,8 @@ TEST_CASE("input statistics of the training split") {
   CHECK_THROWS_WITH(app::input_statistics(dataset, 0), doctest::Contains("training split is empty"));
 
   // the statistics as a model config: finite, and accepted by every model's encoder
-  auto model = models::build_tracking_model("hmambav2", {{"size", "S"}, {"vertex_z_input", false}, {"input_standardization", stats}});
+  auto model = models::build_tracking_model(
+      "hmambav2", {{"size", "S"}, {"vertex_z_input", false}, {"seed_input", false}, {"input_standardization", stats}});
   CHECK(model->config()["input_standardization"] == stats);
 
   // with the vertex z input (the hmambav2 S preset): one more column, the estimates' own mean and spread
@@ -60,7 +62,24 @@ TEST_CASE("input statistics of the training split") {
   CHECK(cluster_eta["mean"][15].get<double>() != with_z["mean"][15].get<double>());
   CHECK_THROWS_WITH(app::input_statistics(dataset, 3, {{"vertex_z_input", true}, {"vertex_z_estimate", "beam_spot"}}),
                     doctest::Contains("unknown vertex z estimate 'beam_spot'"));
-  auto with_model = models::build_tracking_model("hmambav2", {{"size", "S"}, {"input_standardization", with_z}});
+  auto with_model =
+      models::build_tracking_model("hmambav2", {{"size", "S"}, {"seed_input", false}, {"input_standardization", with_z}});
   CHECK(with_model->config()["vertex_z_input"] == true);
+
+  // with the triplet seeds as well (the hmambav2 S preset): five more columns, after the vertex z
+  const nlohmann::json with_seeds = app::input_statistics(
+      dataset, 3, {{"vertex_z_input", true}, {"vertex_z_estimate", "sensor_depth"}, {"seed_input", true}});
+  REQUIRE(with_seeds["mean"].size() == 21);
+  for (size_t c = 0; c < 16; ++c) CHECK(with_seeds["mean"][c].get<double>() == with_z["mean"][c].get<double>());
+  std::vector<Tensor> seeds;  // [N_i, 5] each
+  for (size_t i = 0; i < 3; ++i) seeds.push_back(data::triplet_seeds(dataset.load(data::Split::Train, i).x).to(DType::F64));
+  const std::vector<double> seed_means = mean(concat(seeds, 0), {0}).to_vector<double>();  // [5]
+  for (size_t c = 0; c < 5; ++c)
+    CHECK(with_seeds["mean"][16 + c].get<double>() == doctest::Approx(seed_means[c]).epsilon(1e-9).scale(1.0));
+  // a fraction of the hits has a seed: those of particles above ~0.45 GeV, not the many softer ones and the noise
+  CHECK(with_seeds["mean"][16 + data::kSeedFound].get<double>() > 0.1);
+  CHECK(with_seeds["mean"][16 + data::kSeedFound].get<double>() < 0.9);
+  auto preset_model = models::build_tracking_model("hmambav2", {{"size", "S"}, {"input_standardization", with_seeds}});
+  CHECK(preset_model->config()["seed_input"] == true);
   fs::remove_all(root);
 }
