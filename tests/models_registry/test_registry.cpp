@@ -5,6 +5,7 @@
 #include "engine/engine.h"
 #include "models/common.h"
 #include "models/registry.h"
+#include "model_checks.h"
 
 using namespace engine;
 
@@ -145,13 +146,9 @@ TEST_CASE("registry: the vertex z estimate as one more input feature (hmambav2 S
 }
 
 TEST_CASE("registry: the triplet seeds as five more input features (hmambav2 S)") {
-  Generator g(12);
   const int64_t n = 230;
-  const Tensor x = randn({n, 15}, {}, &g);
-  const Tensor coords = concat({uniform({n, 1}, -4, 4, {}, &g), uniform({n, 1}, -3.14, 3.14, {}, &g),
-                                uniform({n, 4}, -1, 1, {}, &g)}, 1);
-  const Tensor vertex_z = uniform({n, 1}, -0.3, 0.3, {}, &g);          // [N, 1] metres
-  const Tensor seeds = uniform({n, models::kSeedInputs}, -1, 1, {}, &g);  // [N, 5]
+  const models::ModelInput in = model_checks::random_sector(n, 12);
+  const Tensor &x = in.x, &coords = in.coords, &vertex_z = in.vertex_z, &seeds = in.seeds;  // [N, 15/6/1/5]
   manual_seed(5);
   auto with = models::build_tracking_model("hmambav2", {{"size", "S"}});
   manual_seed(5);
