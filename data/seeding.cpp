@@ -118,18 +118,20 @@ void doublets_of(int i, const HitGeometry& g, const std::vector<LayerHits>& laye
 }
 
 // The closest pair of doublets with partners on different layers, if closer than max_chi2, else {-1, -1}. Doublets
-// sorted by dphi0, so the inner loop stops once the phi0 difference alone exceeds the best distance.
+// sorted by cot theta, so the inner loop stops once the cot theta difference alone exceeds the best distance (the
+// most selective of the four: doublets spread over many sigma_cot_theta, while inner-layer hits' doublets all share
+// phi0 within a few sigma_phi0).
 std::pair<int, int> best_pair(std::vector<Doublet>& d, const SeedOptions& o) {
-  std::sort(d.begin(), d.end(), [](const Doublet& a, const Doublet& b) { return a.dphi0 < b.dphi0; });
+  std::sort(d.begin(), d.end(), [](const Doublet& a, const Doublet& b) { return a.cot_theta < b.cot_theta; });
   double best = o.max_chi2;
   std::pair<int, int> pair{-1, -1};
   for (size_t a = 0; a < d.size(); ++a) {
     for (size_t b = a + 1; b < d.size(); ++b) {
-      const double dp = (d[b].dphi0 - d[a].dphi0) / o.sigma_phi0;
-      if (dp * dp >= best) break;
-      if (d[a].partner_layer == d[b].partner_layer) continue;
-      const double dk = (d[b].curvature - d[a].curvature) / o.sigma_curvature;
       const double dc = (d[b].cot_theta - d[a].cot_theta) / o.sigma_cot_theta;
+      if (dc * dc >= best) break;
+      if (d[a].partner_layer == d[b].partner_layer) continue;
+      const double dp = (d[b].dphi0 - d[a].dphi0) / o.sigma_phi0;
+      const double dk = (d[b].curvature - d[a].curvature) / o.sigma_curvature;
       const double dz = (d[b].z0 - d[a].z0) / o.sigma_z0;
       const double chi2 = dp * dp + dk * dk + dc * dc + dz * dz;
       if (chi2 < best) best = chi2, pair = {static_cast<int>(a), static_cast<int>(b)};
