@@ -76,6 +76,21 @@ void check_extra_input(const Tensor& t, int64_t rows, int64_t columns, const cha
 }
 }  // namespace
 
+Tensor seed_frame_coords(const Tensor& coords, const Tensor& seeds) {
+  if (coords.dim() != 2 || coords.size(1) != 6)
+    throw std::invalid_argument(fmt::format("config key '{}': coords must be [N, 6]", kSeedCoords));
+  check_extra_input(seeds, coords.size(0), kSeedInputs, kSeedCoords, "seeds");
+  const Tensor s = seeds.to(coords.dtype());
+  const Tensor found = s.slice(1, 4, 5), phi0_over_pi = s.slice(1, 0, 1), eta = s.slice(1, 2, 3);  // [N, 1] each
+  auto seeded = [&](int64_t column, const Tensor& seed_value) {  // the seed's value where found (0 / 1), else own
+    const Tensor own = coords.slice(1, column, column + 1);
+    return own + found * (seed_value - own);
+  };
+  return concat({seeded(0, eta), seeded(1, phi0_over_pi * M_PI), coords.slice(1, 2, 3), seeded(3, phi0_over_pi),
+                 coords.slice(1, 4, 5), seeded(5, eta)},
+                1);
+}
+
 Tensor encoder_input(const ModelInput& in, bool with_vertex_z, bool with_seeds) {
   if (!with_vertex_z && !with_seeds) return in.x;
   std::vector<Tensor> parts{in.x};  // [N, F], [N, 1], [N, kSeedInputs]

@@ -32,6 +32,17 @@ inline constexpr const char* kVertexZEstimate = "vertex_z_estimate";
 inline constexpr const char* kSeedInput = "seed_input";
 inline constexpr int64_t kSeedInputs = 5;  // data::kSeedFeatures (apps/ check that they agree)
 
+// The config key of the models that can place each hit, for their LSH hashing and attention kernel and their scan
+// order, where its triplet seed says its track is (hmambav2, hmambav1): false (the reference) or true. See
+// seed_frame_coords.
+inline constexpr const char* kSeedCoords = "seed_coords";
+
+// coords [N, 6] (eta, phi, r/1000, phi/pi, z/1000, eta_rz) with, for the hits that have a triplet seed (seeds
+// [N, kSeedInputs], data::triplet_seeds), eta and eta_rz replaced by the seed's eta and phi, phi/pi by its phi0: the
+// hits of one track then share their place, as they do at the beam line. Throws when seeds is missing or not
+// [N, kSeedInputs], or coords not [N, 6].
+Tensor seed_frame_coords(const Tensor& coords, const Tensor& seeds);
+
 // What a model's feature encoder reads: x [N, F], then in.vertex_z [N, 1] when with_vertex_z, then in.seeds
 // [N, kSeedInputs] when with_seeds (throws when one that is asked for is missing or of another shape).
 Tensor encoder_input(const ModelInput& in, bool with_vertex_z, bool with_seeds = false);

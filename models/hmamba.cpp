@@ -34,6 +34,7 @@ class HMamba : public TrackingModel {
     const double drop_out = config_get<double>(c, "drop_out", 0.1);
     vertex_z_input_ = config_get<bool>(c, kVertexZInput, false);
     seed_input_ = config_get<bool>(c, kSeedInput, false);
+    seed_coords_ = config_get<bool>(c, kSeedCoords, false);
     const int64_t in_dim =
         config_get<int64_t>(c, "x_dim", 15) + (vertex_z_input_ ? 1 : 0) + (seed_input_ ? kSeedInputs : 0);
     encoder_ = register_module("feat_encoder", std::make_shared<FeatureEncoder>(c, in_dim, h_));
@@ -81,7 +82,7 @@ class HMamba : public TrackingModel {
   Tensor forward(const ModelInput& in) override {
     const int64_t n = in.x.size(0);
     Tensor x = dropout_->forward(encoder_->forward(pad_rows(encoder_input(in, vertex_z_input_, seed_input_), block_size_)));  // [Np, h]
-    const Tensor coords = pad_rows(in.coords, block_size_);                         // [Np, C]
+    const Tensor coords = pad_rows(seed_coords_ ? seed_frame_coords(in.coords, in.seeds) : in.coords, block_size_);  // [Np, C]
     Tensor order;                                                                   // [Np] scan position -> row
     if (kind_ == Ordering::LSHEmbedding) {
       Tensor codes;  // [T, H, Np] LSH region codes, shared by the attention and the scan order
@@ -111,6 +112,7 @@ class HMamba : public TrackingModel {
   int64_t h_, block_size_;
   bool vertex_z_input_ = false;     // kVertexZInput: ModelInput::vertex_z as one more input feature
   bool seed_input_ = false;         // kSeedInput: ModelInput::seeds as kSeedInputs more input features
+  bool seed_coords_ = false;        // kSeedCoords: hash, attend and scan in the seeds' frame (seed_frame_coords)
   bool scan_by_regions_ = false;    // hmambav2 "scan_order": "lsh_regions"
   int64_t scan_within_column_ = 2;  // coords column ordering the rows inside a region
   std::shared_ptr<FeatureEncoder> encoder_;
@@ -127,7 +129,7 @@ Config hmamba_defaults() {
   return Config::parse(R"({"h_dim": 96, "n_layers": 6, "d_state": 16, "d_conv": 4, "expand": 2, "dt_rank": -1,
     "num_heads": 8, "n_hashes": 3, "num_regions": 300, "block_size": 100, "num_w_per_dist": 10,
     "drop_out": 0.1, "mlp_layers": 5, "x_dim": 15, "coords_dim": 6, "vertex_z_input": false,
-    "vertex_z_estimate": "cluster_eta", "seed_input": false})");
+    "vertex_z_estimate": "cluster_eta", "seed_input": false, "seed_coords": false})");
 }
 
 Config hmambav2_defaults() {

@@ -49,7 +49,7 @@ const Config& presets() {
   static const Config table = Config::parse(R"({
     "hmambav2": {"S": {"h_dim": 48, "n_layers": 4, "mlp_layers": 4, "scan_order": "lsh_regions",
                        "num_regions": 3000, "vertex_z_input": true, "vertex_z_estimate": "sensor_depth",
-                       "seed_input": true, "input_standardization": "from_training_data"},
+                       "seed_input": true, "seed_coords": true, "input_standardization": "from_training_data"},
                  "pileup-S": {"h_dim": 48, "n_layers": 8, "mlp_layers": 4, "num_regions": 140},
                  "M": {"h_dim": 64, "n_layers": 6, "mlp_layers": 5, "scan_order": "lsh_regions",
                        "input_standardization": "from_training_data"},

@@ -21,7 +21,7 @@ ExtraInputs extra_inputs(const nlohmann::json& model_config) {
       data::vertex_z_method(model_config.value(models::kVertexZEstimate, std::string("cluster_eta")));
   ExtraInputs extras;
   if (model_config.value(models::kVertexZInput, false)) extras.vertex_z = method;
-  extras.seeds = model_config.value(models::kSeedInput, false);
+  extras.seeds = model_config.value(models::kSeedInput, false) || model_config.value(models::kSeedCoords, false);
   return extras;
 }
 
@@ -37,12 +37,13 @@ nlohmann::json input_statistics(const data::Dataset& dataset, size_t max_samples
   const size_t n_samples = std::min(max_samples, dataset.size(data::Split::Train));
   if (n_samples == 0) throw std::invalid_argument("input standardisation: the training split is empty");
   const ExtraInputs extras = extra_inputs(model_config);
+  const bool seed_features = model_config.value(models::kSeedInput, false);  // (a model may read them only as coords)
   std::vector<double> sum, sum_sq;
   double count = 0;
   for (size_t i = 0; i < n_samples; ++i) {
     const models::ModelInput in = model_input(dataset.load(data::Split::Train, i), engine::Device::cpu(), extras);
     const engine::Tensor x =
-        models::encoder_input(in, extras.vertex_z.has_value(), extras.seeds).to(engine::DType::F64).contiguous();  // [N, F]
+        models::encoder_input(in, extras.vertex_z.has_value(), seed_features).to(engine::DType::F64).contiguous();  // [N, F]
     const int64_t n = x.size(0), f = x.size(1);
     sum.resize(static_cast<size_t>(f), 0.0), sum_sq.resize(static_cast<size_t>(f), 0.0);
     const double* v = x.data<double>();

@@ -33,7 +33,7 @@ struct TrackingTaskOptions {
 // asks for them.
 struct ExtraInputs {
   std::optional<data::VertexZMethod> vertex_z;  // "vertex_z_input": the estimate its "vertex_z_estimate" names
-  bool seeds = false;                            // "seed_input": data::triplet_seeds
+  bool seeds = false;                            // "seed_input" or "seed_coords": data::triplet_seeds
 };
 
 class TrackingTask : public Task {

@@ -2,6 +2,9 @@
 // names, unknown keys and bad sizes give clear errors; overrides and size presets reach the model's config.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <vector>
+
 #include "engine/engine.h"
 #include "models/common.h"
 #include "models/registry.h"
@@ -62,8 +65,8 @@ TEST_CASE("registry: fixed input standardisation of the feature encoder") {
     CAPTURE(name);
     manual_seed(3);
     models::Config size = {{"size", name == "dgcnn" ? "ref" : "S"}};
-    if (name == "hmambav2") size["vertex_z_input"] = false, size["seed_input"] = false;  // 15 features here; the
-                                                                                           // extra inputs have tests
+    if (name == "hmambav2")  // 15 features and HEPT's coords here; the extra inputs have tests of their own
+      size["vertex_z_input"] = false, size["seed_input"] = false, size["seed_coords"] = false;
     auto plain = models::build_tracking_model(name, size);
     manual_seed(3);
     size["input_standardization"] = {{"mean", mean}, {"std", stddev}};
@@ -107,9 +110,10 @@ TEST_CASE("registry: the vertex z estimate as one more input feature (hmambav2 S
                                 uniform({n, 4}, -1, 1, {}, &g)}, 1);
   const Tensor vertex_z = uniform({n, 1}, -0.3, 0.3, {}, &g);  // [N, 1] metres
   manual_seed(4);
-  auto with = models::build_tracking_model("hmambav2", {{"size", "S"}, {"seed_input", false}});
+  auto with = models::build_tracking_model("hmambav2", {{"size", "S"}, {"seed_input", false}, {"seed_coords", false}});
   manual_seed(4);
-  auto without = models::build_tracking_model("hmambav2", {{"size", "S"}, {"seed_input", false}, {"vertex_z_input", false}});
+  auto without = models::build_tracking_model(
+      "hmambav2", {{"size", "S"}, {"seed_input", false}, {"seed_coords", false}, {"vertex_z_input", false}});
   CHECK(with->config()["vertex_z_input"] == true);
   CHECK(with->config()["vertex_z_estimate"] == "sensor_depth");
   CHECK(with->num_parameters() == without->num_parameters() + 48);  // one more input column of the encoder (h 48)
@@ -136,7 +140,7 @@ TEST_CASE("registry: the vertex z estimate as one more input feature (hmambav2 S
   CHECK(models::build_tracking_model("hmambav2", older)->config()["vertex_z_estimate"] == "sensor_depth");
   // the standardisation then has one more column than x
   std::vector<double> mean(16, 0.0), stddev(16, 1.0);
-  const models::Config no_seeds = {{"size", "S"}, {"seed_input", false}};
+  const models::Config no_seeds = {{"size", "S"}, {"seed_input", false}, {"seed_coords", false}};
   models::Config standardized = no_seeds;
   standardized["input_standardization"] = {{"mean", mean}, {"std", stddev}};
   CHECK_NOTHROW(models::build_tracking_model("hmambav2", standardized));
@@ -168,6 +172,42 @@ TEST_CASE("registry: the triplet seeds as five more input features (hmambav2 S)"
   // a config stored before the key existed rebuilds the model it was: without the seeds
   models::Config older = with->config();
   older.erase("seed_input");
-  CHECK(models::build_tracking_model("hmambav2", models::stored_config("hmambav2", older))->num_parameters() ==
-        without->num_parameters());
+  older.erase("seed_coords");
+  const models::Config rebuilt = models::stored_config("hmambav2", older);
+  CHECK(rebuilt["seed_coords"] == false);
+  CHECK(models::build_tracking_model("hmambav2", rebuilt)->num_parameters() == without->num_parameters());
+}
+
+TEST_CASE("registry: hashing and scanning in the triplet seeds' frame (hmambav2 S)") {
+  // seed_frame_coords: eta, phi, phi/pi and eta_rz from the seed where it was found, the rest as they were
+  const Tensor coords = from_vector(std::vector<float>{0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f,   //
+                                                       1.1f, 1.2f, 1.3f, 1.4f, 1.5f, 1.6f}, {2, 6});
+  const Tensor seeds = from_vector(std::vector<float>{0.25f, 0.7f, -0.8f, 0.01f, 1.0f,  // found
+                                                      0.5f, 0.9f, 2.0f, -0.02f, 0.0f},  // not found
+                                   {2, 5});
+  const std::vector<float> got = models::seed_frame_coords(coords, seeds).to_vector<float>();
+  const std::vector<float> expected = {-0.8f, 0.25f * static_cast<float>(M_PI), 0.3f, 0.25f, 0.5f, -0.8f,
+                                       1.1f, 1.2f, 1.3f, 1.4f, 1.5f, 1.6f};
+  REQUIRE(got.size() == expected.size());
+  for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(expected[i]).epsilon(1e-6));
+  CHECK_THROWS_WITH(models::seed_frame_coords(coords, Tensor()), doctest::Contains("seed_coords"));
+  CHECK_THROWS_WITH(models::seed_frame_coords(coords.slice(1, 0, 4), seeds), doctest::Contains("[N, 6]"));
+
+  // in the model: no parameters of its own; hits without a seed stay where HEPT's coords put them
+  const int64_t n = 230;
+  const models::ModelInput in = model_checks::random_sector(n, 13);
+  manual_seed(6);
+  auto in_seed_frame = models::build_tracking_model("hmambav2", {{"size", "S"}, {"seed_input", false}});
+  manual_seed(6);
+  auto plain = models::build_tracking_model("hmambav2", {{"size", "S"}, {"seed_input", false}, {"seed_coords", false}});
+  CHECK(in_seed_frame->config()["seed_coords"] == true);
+  CHECK(in_seed_frame->num_parameters() == plain->num_parameters());
+  in_seed_frame->eval(), plain->eval();
+  NoGradGuard no_grad;
+  const Tensor unseeded = concat({in.seeds.slice(1, 0, 4), zeros({n, 1})}, 1);  // [N, 5], found = 0
+  const Tensor seeded = concat({in.seeds.slice(1, 0, 4), ones({n, 1})}, 1);     // [N, 5], found = 1
+  const Tensor reference = plain->forward({in.x, in.coords, Tensor(), in.vertex_z, unseeded});
+  CHECK(amax(abs(in_seed_frame->forward({in.x, in.coords, Tensor(), in.vertex_z, unseeded}) - reference)).item() == 0.0);
+  CHECK(amax(abs(in_seed_frame->forward({in.x, in.coords, Tensor(), in.vertex_z, seeded}) - reference)).item() > 1e-4);
+  CHECK_THROWS_WITH(in_seed_frame->forward({in.x, in.coords, Tensor(), in.vertex_z, Tensor()}), doctest::Contains("seeds"));
 }
