@@ -28,7 +28,8 @@ mkdir -p "$WORK"
 # session: +0.03-0.04 valid accuracy@0.9 over the first 4 epochs, 3 seeds against 2), the S preset's input
 # standardisation, 3000 LSH regions (twelfth session), each hit's vertex z estimate as an input (thirteenth; read
 # over the barrel sensors' real depth, fourteenth) and each hit's triplet seed as 5 more inputs (sixteenth: phi0,
-# curvature, eta and z0 of the helix it and two hits on other layers agree on best, data/seeding.h), no dropout,
+# curvature, eta and z0 of the helix it and two hits on other layers agree on best, data/seeding.h; the S preset also
+# hashes and attends in the seeds' frame), no dropout,
 # lr 6e-3 halved every 4 epochs (fifth session): docs/tracking.md.
 echo '{"drop_out": 0.0}' > "$WORK/no-dropout.json"
 HEP_CACHE="$WORK/cache" build-main/apps/train --model hmambav2 --size S --config "$WORK/no-dropout.json" \
