@@ -5,8 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
+#include <limits>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "data/features.h"
@@ -14,6 +15,8 @@
 
 namespace data {
 namespace {
+
+constexpr int kMaxLayers = 64;  // HEPT's pixel layers are 0..17
 
 struct HitGeometry {
   std::vector<float> r, phi, z, z_cluster;  // [N] metres, rad, metres, metres (NaN: no cluster estimate)
@@ -43,6 +46,9 @@ HitGeometry hit_geometry(const engine::Tensor& x) {
     const float* h = &f[i * kHeptFeatures];
     g.r[i] = h[0], g.phi[i] = static_cast<float>(h[1] * M_PI), g.z[i] = h[2];
     g.layer[i] = static_cast<int>(std::lround(h[14] * 10));
+    if (!(g.layer[i] >= 0 && g.layer[i] < kMaxLayers))  // (also NaN)
+      throw std::invalid_argument(fmt::format("triplet_seeds: row {}: column 14 (layer / 10) is {}, not a layer 0..{}",
+                                              i, h[14], kMaxLayers - 1));
     // Hits without cells (all cell features 0, so lz = 0) have no estimate, and the clamp marks those that say
     // nothing (end-cap hits at large |eta|).
     const bool informative = h[11] > 0 && std::fabs(z0[i]) < kVertexZRange * 0.999;
@@ -147,9 +153,9 @@ engine::Tensor triplet_seeds(const engine::Tensor& x, const SeedOptions& options
     throw std::invalid_argument(fmt::format("triplet_seeds: x must be [N, {}] HEPT features", kHeptFeatures));
   const HitGeometry g = hit_geometry(x);
   const int n = static_cast<int>(g.r.size());
-  float r_min = 0, r_max = 0;
-  if (n > 0) std::tie(r_min, r_max) = std::pair(*std::min_element(g.r.begin(), g.r.end()), *std::max_element(g.r.begin(), g.r.end()));
-  const std::vector<LayerHits> layers = layers_by_phi(g, static_cast<float>(options.max_curvature) * (r_max - r_min) / 2);
+  const auto [r_min, r_max] = std::minmax_element(g.r.begin(), g.r.end());
+  const float r_span = n > 0 ? *r_max - *r_min : 0.0f;
+  const std::vector<LayerHits> layers = layers_by_phi(g, static_cast<float>(options.max_curvature) * r_span / 2);
 
   std::vector<float> out(static_cast<size_t>(n) * kSeedFeatures);  // [N, kSeedFeatures]
   engine::parallel_for(0, n, 64, [&](int64_t begin, int64_t end) {

@@ -38,7 +38,7 @@ enum SeedColumn : int {
 };
 
 // x [N, 15] HEPT features (any device) -> [N, kSeedFeatures] float32 on x's device. Throws std::invalid_argument for
-// another shape.
+// another shape or a layer column (14) that is no layer index.
 engine::Tensor triplet_seeds(const engine::Tensor& x, const SeedOptions& options = {});
 
 }  // namespace data

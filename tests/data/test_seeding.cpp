@@ -100,6 +100,9 @@ TEST_CASE("triplet seeds of an empty event and of malformed input") {
   CHECK(empty.size(0) == 0);
   CHECK(empty.size(1) == kSeedFeatures);
   CHECK_THROWS_WITH(triplet_seeds(engine::zeros({3, 6})), doctest::Contains("[N, 15]"));
+  std::vector<float> x(2 * kHeptFeatures, 0.1f);  // [2, 15]
+  x[kHeptFeatures + 14] = -0.3f;                   // the second row's layer column
+  CHECK_THROWS_WITH(triplet_seeds(engine::from_vector(x, {2, kHeptFeatures})), doctest::Contains("row 1: column 14"));
 }
 
 TEST_CASE("triplet seeds of the real sample event point back along their particles") {
