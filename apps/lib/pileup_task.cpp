@@ -70,7 +70,7 @@ engine::Tensor pileup_logits(models::PileupModel& model, const PileupEvent& ev, 
     for (int64_t i = 0; i < n; ++i) eta_phi[i * 2] = ev.eta[i], eta_phi[i * 2 + 1] = ev.phi[i];
     edges = data::knn_graph(eta_phi, 60).to(device);
   }
-  return model.forward({x, engine::from_vector(coords, {n, 4}).to(device), edges, engine::Tensor(), engine::Tensor()});
+  return model.forward({x, engine::from_vector(coords, {n, 4}).to(device), edges, engine::Tensor()});
 }
 
 std::vector<double> pileup_probabilities(models::PileupModel& model, const PileupEvent& ev, engine::Device device) {
